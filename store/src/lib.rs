@@ -1,0 +1,47 @@
+//! fluxkv's storage engine: a sharded in-memory keyspace whose every
+//! mutation is logged, in seq order, to an append-only file.
+//!
+//! It knows nothing of networks or brokers: protocol servers call it, and
+//! acknowledge a client once [`Store::wait_committed`] says the write's
+//! record is in the file.
+//!
+//! # Layout
+//!
+//! - [`store`](Store) — the keyspace bound to its AOF; the write path.
+//! - `shard` — one shard: map, expiry index, counters.
+//! - `ops/` — the operations, one family per file (strings, counters, ttl,
+//!   keyspace).
+//! - [`aof`] — records, segments, group-commit writer, recovery.
+//! - [`clock`] — wall-clock time, replaceable in tests.
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), fluxkv_store::StoreError> {
+//! use fluxkv_store::{SetOptions, Store, StoreOptions};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let (store, _report) = Store::open(dir.path(), StoreOptions::default())?;
+//! let written = store.set(b"greeting", b"hello", SetOptions::default())?;
+//! store.wait_committed(written.seq.unwrap()).await?; // now it may be acknowledged
+//! assert_eq!(store.get(b"greeting").as_deref(), Some(&b"hello"[..]));
+//! store.close()?;
+//! # Ok(()) }
+//! ```
+
+pub mod aof;
+pub mod clock;
+mod error;
+mod ops;
+mod shard;
+mod store;
+
+pub use aof::{AofOptions, AofStatus, FsyncPolicy};
+pub use clock::Clock;
+pub use error::{Result, StoreError};
+pub use ops::counters::{parse_f64, parse_i64};
+pub use ops::strings::{ExpirySpec, SetCondition, SetOptions, SetOutcome};
+pub use ops::ttl::{Deadline, ExpireCondition};
+pub use shard::{Entry, ShardStats};
+pub use store::{KeyspaceStats, Logged, StartupReport, Store, StoreOptions};

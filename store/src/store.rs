@@ -1,0 +1,371 @@
+//! [`Store`]: the sharded keyspace bound to its AOF.
+//!
+//! Every mutation follows one path ([`Store::log_put`] / [`Store::log_remove`]):
+//! with the key's shard lock held, the record is appended to the AOF
+//! (which assigns its seq) and then applied to the map. The caller gets the
+//! seq back in [`Logged`] and acknowledges its client only after
+//! [`Store::wait_committed`] — see DESIGN.md, "Data flow of one write".
+
+use crate::aof::record::{Op, RecordRef};
+use crate::aof::{Aof, AofOptions, AofStatus, OpenReport};
+use crate::clock::Clock;
+use crate::error::{Result, StoreError};
+use crate::shard::{Entry, Shard, ShardStats};
+use bytes::Bytes;
+use parking_lot::{Mutex, MutexGuard};
+use std::hash::BuildHasher;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Store settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Number of shards; a power of two.
+    pub shards: usize,
+    /// AOF settings.
+    pub aof: AofOptions,
+    /// Largest value APPEND, SETRANGE and friends may build.
+    pub max_value_bytes: usize,
+    /// The source of "now" for expiry.
+    pub clock: Clock,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            shards: 256,
+            aof: AofOptions::default(),
+            max_value_bytes: 512 << 20,
+            clock: Clock::System,
+        }
+    }
+}
+
+/// The result of a mutation and the seq of the last AOF record it wrote
+/// (`None` when it changed nothing). Acknowledge only once that seq is
+/// committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a mutation must be acknowledged only after its seq is committed"]
+pub struct Logged<T> {
+    /// What the operation returns to its caller.
+    pub value: T,
+    /// The seq to wait for before acknowledging.
+    pub seq: Option<u64>,
+}
+
+/// What a recovery on open did.
+#[derive(Debug)]
+pub struct StartupReport {
+    /// What the AOF held and whether a torn tail was cut.
+    pub aof: OpenReport,
+    /// Keys in the map after replay.
+    pub keys: usize,
+    /// Wall time of the replay.
+    pub elapsed: std::time::Duration,
+}
+
+/// Keyspace totals for INFO.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyspaceStats {
+    /// Live keys (including expired ones not yet reaped).
+    pub keys: usize,
+    /// Keys with a deadline.
+    pub expiring: usize,
+    /// Approximate bytes held by keys and values.
+    pub used_bytes: usize,
+    /// Summed read and expiry counters.
+    pub counters: ShardStats,
+}
+
+/// A sharded, AOF-backed key-value store.
+pub struct Store {
+    /// A `parking_lot` mutex per shard: critical sections are a map
+    /// operation plus encoding one record, never I/O or `.await`.
+    pub(crate) shards: Box<[Mutex<Shard>]>,
+    pub(crate) shard_hasher: foldhash::fast::FixedState,
+    pub(crate) aof: Aof,
+    pub(crate) clock: Clock,
+    pub(crate) max_value_bytes: usize,
+    data_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("data_dir", &self.data_dir)
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store in `data_dir`, replaying its AOF (in `data_dir/aof`).
+    pub fn open(data_dir: &Path, options: StoreOptions) -> Result<(Store, StartupReport)> {
+        assert!(
+            options.shards.is_power_of_two(),
+            "shard count must be a power of two"
+        );
+        let started = Instant::now();
+        let shard_hasher = foldhash::fast::FixedState::with_seed(0x666c_7578_6b76);
+        let mut shards: Vec<Shard> = (0..options.shards).map(|_| Shard::default()).collect();
+        let mask = options.shards - 1;
+        let (aof, report) = Aof::open(&data_dir.join("aof"), options.aof.clone(), |rec| {
+            replay_record(&mut shards, &shard_hasher, mask, rec)
+        })?;
+        let keys = shards.iter().map(Shard::len).sum();
+        let store = Store {
+            shards: shards.into_iter().map(Mutex::new).collect(),
+            shard_hasher,
+            aof,
+            clock: options.clock,
+            max_value_bytes: options.max_value_bytes,
+            data_dir: data_dir.to_path_buf(),
+        };
+        let startup = StartupReport {
+            aof: report,
+            keys,
+            elapsed: started.elapsed(),
+        };
+        Ok((store, startup))
+    }
+
+    /// Resolves once `seq` may be acknowledged (see [`Aof::wait_committed`]).
+    pub async fn wait_committed(&self, seq: u64) -> Result<()> {
+        self.aof.wait_committed(seq).await
+    }
+
+    /// Writes and fsyncs everything logged and stops taking writes.
+    pub fn close(&self) -> Result<()> {
+        self.aof.close()
+    }
+
+    /// The AOF's seqs and sizes.
+    pub fn aof_status(&self) -> AofStatus {
+        self.aof.status()
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// "Now" as the store sees it, Unix ms.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Reads `key`, handing its live value (or `None`) to `f` under the shard
+    /// lock, so a reply can be written without copying or refcounting.
+    pub fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
+        let now = self.clock.now_ms();
+        let mut shard = self.shard_for(key).lock();
+        self.reap_if_expired(&mut shard, key, now);
+        f(shard.get_counted(key))
+    }
+
+    /// The live value of `key`, if any.
+    pub fn get(&self, key: &[u8]) -> Option<Bytes> {
+        self.read(key, |e| e.map(|e| e.value.clone()))
+    }
+
+    /// Number of keys (expired ones not yet reaped included, as in Redis).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// True when the store holds no keys.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Totals over all shards.
+    pub fn keyspace_stats(&self) -> KeyspaceStats {
+        let mut total = KeyspaceStats::default();
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            total.keys += shard.len();
+            total.expiring += shard.expiring();
+            total.used_bytes += shard.used_bytes();
+            total.counters.hits += shard.stats.hits;
+            total.counters.misses += shard.stats.misses;
+            total.counters.expired += shard.stats.expired;
+        }
+        total
+    }
+
+    /// One round of active expiry: removes up to `budget_per_shard` due keys
+    /// from every shard, logging each as an `expire` record. Returns how
+    /// many were removed; a caller repeats soon when that is high.
+    pub fn expire_due(&self, budget_per_shard: usize) -> usize {
+        if self.aof.ensure_writable().is_err() {
+            return 0;
+        }
+        let now = self.clock.now_ms();
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            for _ in 0..budget_per_shard {
+                let Some(key) = shard.first_due(now) else {
+                    break;
+                };
+                if self.log_remove(&mut shard, &key, now, Op::Expire).is_err() {
+                    return removed;
+                }
+                shard.stats.expired += 1;
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    pub(crate) fn shard_index(&self, key: &[u8]) -> usize {
+        (self.shard_hasher.hash_one(key) as usize) & (self.shards.len() - 1)
+    }
+
+    pub(crate) fn shard_for(&self, key: &[u8]) -> &Mutex<Shard> {
+        &self.shards[self.shard_index(key)]
+    }
+
+    /// Locks the shards of all `keys` in index order (so two multi-key
+    /// operations can never deadlock) and returns them by index.
+    pub(crate) fn lock_keys<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+    ) -> ShardSet<'_> {
+        let mut indexes: Vec<usize> = keys.into_iter().map(|k| self.shard_index(k)).collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        ShardSet {
+            guards: indexes
+                .into_iter()
+                .map(|i| (i, self.shards[i].lock()))
+                .collect(),
+        }
+    }
+
+    /// Lazy expiry: removes `key` if its deadline has passed, logging an
+    /// `expire` record. A poisoned AOF leaves the key for later.
+    pub(crate) fn reap_if_expired(&self, shard: &mut Shard, key: &[u8], now: u64) -> Option<u64> {
+        if !shard.get(key).is_some_and(|e| e.is_expired(now)) || self.aof.ensure_writable().is_err() {
+            return None;
+        }
+        let seq = self.log_remove(shard, key, now, Op::Expire).ok().flatten();
+        shard.stats.expired += 1;
+        seq
+    }
+
+    /// Logs and applies a new state for `key`. A deadline already in the
+    /// past makes it a delete (as Redis does), so no expired value is ever
+    /// written.
+    pub(crate) fn log_put(&self, shard: &mut Shard, key: &[u8], entry: Entry, now: u64) -> Result<Option<u64>> {
+        if entry.is_expired(now) {
+            return self.log_remove(shard, key, now, Op::Del);
+        }
+        let seq = self.aof.append(RecordRef {
+            seq: 0,
+            ts_ms: now,
+            op: Op::Set,
+            key,
+            value: Some(&entry.value),
+            expire_at_ms: entry.expire_at_ms,
+        })?;
+        shard.put(key, entry);
+        Ok(Some(seq))
+    }
+
+    /// Logs and applies the removal of `key`, if it exists.
+    pub(crate) fn log_remove(&self, shard: &mut Shard, key: &[u8], now: u64, op: Op) -> Result<Option<u64>> {
+        if shard.get(key).is_none() {
+            return Ok(None);
+        }
+        let seq = self.aof.append(RecordRef {
+            seq: 0,
+            ts_ms: now,
+            op,
+            key,
+            value: None,
+            expire_at_ms: None,
+        })?;
+        shard.remove(key);
+        Ok(Some(seq))
+    }
+
+    /// The workhorse of single-key mutations: with the shard locked and an
+    /// expired key reaped, `f` sees the live entry and decides the change.
+    /// Read-modify-write commands are atomic because `f` runs under the lock.
+    pub(crate) fn mutate<T>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Option<&Entry>, u64) -> Result<(Change, T)>,
+    ) -> Result<Logged<T>> {
+        self.aof.ensure_writable()?;
+        let now = self.clock.now_ms();
+        let mut shard = self.shard_for(key).lock();
+        let mut seq = self.reap_if_expired(&mut shard, key, now);
+        let (change, value) = f(shard.get(key), now)?;
+        let changed = match change {
+            Change::Keep => None,
+            Change::Put(entry) => self.log_put(&mut shard, key, entry, now)?,
+            Change::Remove => self.log_remove(&mut shard, key, now, Op::Del)?,
+        };
+        seq = changed.or(seq);
+        Ok(Logged { value, seq })
+    }
+
+    pub(crate) fn check_size(&self, len: usize) -> Result<()> {
+        if len > self.max_value_bytes {
+            return Err(StoreError::ValueTooLarge {
+                max: self.max_value_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What a single-key mutation does to its key.
+#[derive(Debug)]
+pub(crate) enum Change {
+    /// Nothing.
+    Keep,
+    /// The key takes this state.
+    Put(Entry),
+    /// The key is deleted.
+    Remove,
+}
+
+/// Several shards locked at once, in index order.
+pub(crate) struct ShardSet<'a> {
+    guards: Vec<(usize, MutexGuard<'a, Shard>)>,
+}
+
+impl ShardSet<'_> {
+    pub(crate) fn shard(&mut self, index: usize) -> &mut Shard {
+        let pos = self
+            .guards
+            .binary_search_by_key(&index, |(i, _)| *i)
+            .expect("shard was locked");
+        &mut self.guards[pos].1
+    }
+}
+
+fn replay_record(shards: &mut [Shard], hasher: &foldhash::fast::FixedState, mask: usize, rec: RecordRef<'_>) {
+    if rec.op == Op::Flush {
+        shards.iter_mut().for_each(Shard::clear);
+        return;
+    }
+    let shard = &mut shards[(hasher.hash_one(rec.key) as usize) & mask];
+    match rec.value {
+        Some(value) => {
+            shard.put(
+                rec.key,
+                Entry {
+                    value: Bytes::copy_from_slice(value),
+                    expire_at_ms: rec.expire_at_ms,
+                },
+            );
+        }
+        None => {
+            shard.remove(rec.key);
+        }
+    }
+}
