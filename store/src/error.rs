@@ -36,7 +36,9 @@ pub enum StoreError {
 
     /// An earlier AOF write or fsync failed: the store refuses writes rather
     /// than acknowledge what it cannot make durable.
-    #[error("the AOF is not writable since an earlier I/O error ({reason}); writes are refused until restart")]
+    #[error(
+        "the AOF is not writable since an earlier I/O error ({reason}); writes are refused until restart"
+    )]
     AofPoisoned {
         /// The error that poisoned the AOF.
         reason: String,
@@ -57,7 +59,9 @@ pub enum StoreError {
     },
     /// The AOF is damaged somewhere other than its tail: refusing to start is
     /// the only way not to silently drop acknowledged writes.
-    #[error("AOF corrupt in {path} at offset {offset}: {reason}; run `fluxkv aof check` to inspect it")]
+    #[error(
+        "AOF corrupt in {path} at offset {offset}: {reason}; run `fluxkv aof check` to inspect it"
+    )]
     Corrupt {
         /// The segment file.
         path: PathBuf,
@@ -69,7 +73,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         StoreError::Io {
             context,
             path: path.into(),

@@ -136,5 +136,4 @@ impl Shard {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
         self.map.iter()
     }
-
 }

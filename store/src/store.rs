@@ -228,10 +228,7 @@ impl Store {
 
     /// Locks the shards of all `keys` in index order (so two multi-key
     /// operations can never deadlock) and returns them by index.
-    pub(crate) fn lock_keys<'k>(
-        &self,
-        keys: impl IntoIterator<Item = &'k [u8]>,
-    ) -> ShardSet<'_> {
+    pub(crate) fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> ShardSet<'_> {
         let mut indexes: Vec<usize> = keys.into_iter().map(|k| self.shard_index(k)).collect();
         indexes.sort_unstable();
         indexes.dedup();
@@ -246,7 +243,8 @@ impl Store {
     /// Lazy expiry: removes `key` if its deadline has passed, logging an
     /// `expire` record. A poisoned AOF leaves the key for later.
     pub(crate) fn reap_if_expired(&self, shard: &mut Shard, key: &[u8], now: u64) -> Option<u64> {
-        if !shard.get(key).is_some_and(|e| e.is_expired(now)) || self.aof.ensure_writable().is_err() {
+        if !shard.get(key).is_some_and(|e| e.is_expired(now)) || self.aof.ensure_writable().is_err()
+        {
             return None;
         }
         let seq = self.log_remove(shard, key, now, Op::Expire).ok().flatten();
@@ -257,7 +255,13 @@ impl Store {
     /// Logs and applies a new state for `key`. A deadline already in the
     /// past makes it a delete (as Redis does), so no expired value is ever
     /// written.
-    pub(crate) fn log_put(&self, shard: &mut Shard, key: &[u8], entry: Entry, now: u64) -> Result<Option<u64>> {
+    pub(crate) fn log_put(
+        &self,
+        shard: &mut Shard,
+        key: &[u8],
+        entry: Entry,
+        now: u64,
+    ) -> Result<Option<u64>> {
         if entry.is_expired(now) {
             return self.log_remove(shard, key, now, Op::Del);
         }
@@ -274,7 +278,13 @@ impl Store {
     }
 
     /// Logs and applies the removal of `key`, if it exists.
-    pub(crate) fn log_remove(&self, shard: &mut Shard, key: &[u8], now: u64, op: Op) -> Result<Option<u64>> {
+    pub(crate) fn log_remove(
+        &self,
+        shard: &mut Shard,
+        key: &[u8],
+        now: u64,
+        op: Op,
+    ) -> Result<Option<u64>> {
         if shard.get(key).is_none() {
             return Ok(None);
         }
@@ -348,7 +358,12 @@ impl ShardSet<'_> {
     }
 }
 
-fn replay_record(shards: &mut [Shard], hasher: &foldhash::fast::FixedState, mask: usize, rec: RecordRef<'_>) {
+fn replay_record(
+    shards: &mut [Shard],
+    hasher: &foldhash::fast::FixedState,
+    mask: usize,
+    rec: RecordRef<'_>,
+) {
     if rec.op == Op::Flush {
         shards.iter_mut().for_each(Shard::clear);
         return;

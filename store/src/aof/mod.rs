@@ -134,7 +134,8 @@ impl Aof {
         options: AofOptions,
         apply: impl FnMut(RecordRef<'_>),
     ) -> Result<(Aof, OpenReport)> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::io("creating AOF directory", dir, e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::io("creating AOF directory", dir, e))?;
         let recovered = recovery::recover(dir, apply)?;
         let mut truncated = None;
         let mut total_bytes = recovered.bytes;
@@ -143,8 +144,9 @@ impl Aof {
                 // Torn while being created: nothing in it was ever written.
                 let damage = last.damage.as_ref().expect("checked");
                 truncated = Some((last.segment.path.clone(), 0, damage.reason.clone()));
-                std::fs::remove_file(&last.segment.path)
-                    .map_err(|e| StoreError::io("removing torn AOF segment", &last.segment.path, e))?;
+                std::fs::remove_file(&last.segment.path).map_err(|e| {
+                    StoreError::io("removing torn AOF segment", &last.segment.path, e)
+                })?;
                 let (segment, file) = segment::create(dir, last.segment.first_seq)?;
                 total_bytes += segment::HEADER_LEN as u64;
                 (segment.path, file, segment::HEADER_LEN as u64)
@@ -158,7 +160,11 @@ impl Aof {
                     file.set_len(last.valid_len)
                         .and_then(|()| file.sync_all())
                         .map_err(|e| StoreError::io("truncating AOF", &last.segment.path, e))?;
-                    truncated = Some((last.segment.path.clone(), damage.offset, damage.reason.clone()));
+                    truncated = Some((
+                        last.segment.path.clone(),
+                        damage.offset,
+                        damage.reason.clone(),
+                    ));
                 }
                 (last.segment.path.clone(), file, last.valid_len)
             }
@@ -208,7 +214,13 @@ impl Aof {
             shared,
             threads: Mutex::new(threads),
         };
-        Ok((aof, OpenReport { recovered, truncated }))
+        Ok((
+            aof,
+            OpenReport {
+                recovered,
+                truncated,
+            },
+        ))
     }
 
     /// Fails when the AOF can no longer take records. Called before a

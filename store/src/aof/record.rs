@@ -113,7 +113,11 @@ pub fn encode(out: &mut Vec<u8>, rec: &RecordRef<'_>) {
     out.extend_from_slice(&rec.seq.to_le_bytes());
     out.extend_from_slice(&rec.ts_ms.to_le_bytes());
     out.push(rec.op.code());
-    out.push(if rec.expire_at_ms.is_some() { HAS_EXPIRY } else { 0 });
+    out.push(if rec.expire_at_ms.is_some() {
+        HAS_EXPIRY
+    } else {
+        0
+    });
     out.extend_from_slice(&(rec.key.len() as u32).to_le_bytes());
     out.extend_from_slice(rec.key);
     if let Some(value) = rec.value {
@@ -224,11 +228,15 @@ impl<'a> BodyCursor<'a> {
     }
 
     fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_le_bytes(self.bytes(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.bytes(4)?.try_into().expect("4 bytes"),
+        ))
     }
 
     fn u64(&mut self) -> Result<u64, DecodeError> {
-        Ok(u64::from_le_bytes(self.bytes(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.bytes(8)?.try_into().expect("8 bytes"),
+        ))
     }
 }
 
@@ -288,7 +296,10 @@ mod tests {
         for bit in 0..buf.len() * 8 {
             let mut flipped = buf.clone();
             flipped[bit / 8] ^= 1 << (bit % 8);
-            assert!(decode(&flipped).is_err(), "flip of bit {bit} went unnoticed");
+            assert!(
+                decode(&flipped).is_err(),
+                "flip of bit {bit} went unnoticed"
+            );
         }
     }
 }

@@ -60,7 +60,8 @@ pub fn scan_segment(
     if let Err(reason) = segment.validate_header(bytes) {
         // A header torn by a crash during creation leaves a short file of
         // zeros or a prefix of the magic; both are tails with nothing after.
-        let tail_only = bytes.len() < HEADER_LEN && segment::MAGIC.starts_with(&bytes[..bytes.len().min(8)])
+        let tail_only = bytes.len() < HEADER_LEN
+            && segment::MAGIC.starts_with(&bytes[..bytes.len().min(8)])
             || bytes.iter().all(|&b| b == 0);
         scan.damage = Some(Damage {
             offset: 0,
@@ -82,7 +83,10 @@ pub fn scan_segment(
             Ok((rec, _)) => {
                 scan.damage = Some(Damage {
                     offset: pos as u64,
-                    reason: format!("record has seq {} where seq {expected_seq} was expected", rec.seq),
+                    reason: format!(
+                        "record has seq {} where seq {expected_seq} was expected",
+                        rec.seq
+                    ),
                     tail_only: false,
                 });
                 break;
@@ -112,9 +116,9 @@ pub fn scan_segment(
 /// Looks for any valid record with a seq at or after `expected_seq` later in
 /// the buffer: if one exists, the damage before it is not a torn tail.
 fn valid_record_follows(rest: &[u8], expected_seq: u64) -> bool {
-    (0..rest.len()).any(|offset| {
-        matches!(record::decode(&rest[offset..]), Ok((rec, _)) if rec.seq >= expected_seq)
-    })
+    (0..rest.len()).any(
+        |offset| matches!(record::decode(&rest[offset..]), Ok((rec, _)) if rec.seq >= expected_seq),
+    )
 }
 
 /// The outcome of recovering a whole AOF directory.

@@ -52,7 +52,11 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut state: WriterState) {
         }
         if closing && shared.pending.lock().buf.is_empty() {
             if let Err(err) = state.file.sync_data() {
-                shared.poison(StoreError::io("fsyncing AOF at shutdown", shared.current_path(), err));
+                shared.poison(StoreError::io(
+                    "fsyncing AOF at shutdown",
+                    shared.current_path(),
+                    err,
+                ));
                 return;
             }
             shared.durable_seq.fetch_max(last_seq, Ordering::AcqRel);
@@ -77,7 +81,9 @@ fn write_batch(
         .write_all(batch)
         .map_err(|e| StoreError::io("writing AOF", shared.current_path(), e))?;
     state.segment_len += batch.len() as u64;
-    shared.total_bytes.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    shared
+        .total_bytes
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
     if shared.options.fsync == FsyncPolicy::Always {
         state
             .file
@@ -103,7 +109,9 @@ fn rotate(shared: &Shared, state: &mut WriterState, first_seq: u64) -> Result<()
     let (segment, file) = segment::create(&shared.dir, first_seq)?;
     state.file = Arc::new(file);
     state.segment_len = segment::HEADER_LEN as u64;
-    shared.total_bytes.fetch_add(segment::HEADER_LEN as u64, Ordering::Relaxed);
+    shared
+        .total_bytes
+        .fetch_add(segment::HEADER_LEN as u64, Ordering::Relaxed);
     *shared.current.lock() = (segment.path, state.file.clone());
     shared.segments.fetch_add(1, Ordering::Relaxed);
     Ok(())

@@ -30,7 +30,10 @@ impl Store {
                 seq = Some(s);
             }
         }
-        Ok(Logged { value: removed, seq })
+        Ok(Logged {
+            value: removed,
+            seq,
+        })
     }
 
     /// EXISTS: how many of `keys` exist (a key named twice counts twice).
@@ -49,18 +52,27 @@ impl Store {
         let (from_shard, to_shard) = (self.shard_index(from), self.shard_index(to));
         let mut locked = self.lock_keys([from, to]);
         let mut seq = self.reap_if_expired(locked.shard(from_shard), from, now);
-        seq = self.reap_if_expired(locked.shard(to_shard), to, now).or(seq);
+        seq = self
+            .reap_if_expired(locked.shard(to_shard), to, now)
+            .or(seq);
         let Some(entry) = locked.shard(from_shard).get(from).cloned() else {
             return Err(StoreError::NoSuchKey);
         };
         if from == to {
-            return Ok(Logged { value: !only_if_absent, seq });
+            return Ok(Logged {
+                value: !only_if_absent,
+                seq,
+            });
         }
         if only_if_absent && locked.shard(to_shard).get(to).is_some() {
             return Ok(Logged { value: false, seq });
         }
-        seq = self.log_remove(locked.shard(from_shard), from, now, Op::Del)?.or(seq);
-        seq = self.log_put(locked.shard(to_shard), to, entry, now)?.or(seq);
+        seq = self
+            .log_remove(locked.shard(from_shard), from, now, Op::Del)?
+            .or(seq);
+        seq = self
+            .log_put(locked.shard(to_shard), to, entry, now)?
+            .or(seq);
         Ok(Logged { value: true, seq })
     }
 
@@ -78,7 +90,10 @@ impl Store {
             expire_at_ms: None,
         })?;
         guards.iter_mut().for_each(|shard| shard.clear());
-        Ok(Logged { value: (), seq: Some(seq) })
+        Ok(Logged {
+            value: (),
+            seq: Some(seq),
+        })
     }
 
     /// KEYS: every live key that `matches` accepts.
@@ -100,7 +115,12 @@ impl Store {
     /// SCAN: visits at least `count` keys (fewer only at the end) from
     /// `cursor` and returns the next cursor (0 when done) with the live keys
     /// visited that `matches` accepts.
-    pub fn scan(&self, cursor: u64, count: usize, matches: impl Fn(&[u8]) -> bool) -> (u64, Vec<Bytes>) {
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        matches: impl Fn(&[u8]) -> bool,
+    ) -> (u64, Vec<Bytes>) {
         let now = self.clock.now_ms();
         let total = self.shards.len() as u64 * SCAN_SLICES;
         let mut position = cursor;
@@ -164,4 +184,3 @@ impl Store {
         None
     }
 }
-

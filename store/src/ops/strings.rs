@@ -65,7 +65,13 @@ impl Store {
                 SetCondition::IfPresent => current.is_some(),
             };
             if !allowed {
-                return Ok((Change::Keep, SetOutcome { written: false, old }));
+                return Ok((
+                    Change::Keep,
+                    SetOutcome {
+                        written: false,
+                        old,
+                    },
+                ));
             }
             let entry = Entry {
                 value: Bytes::copy_from_slice(value),
@@ -156,8 +162,16 @@ impl Store {
             if (start < 0 && end < 0 && start > end) || len == 0 {
                 return Bytes::new();
             }
-            let from = if start < 0 { (len + start).max(0) } else { start };
-            let to = if end < 0 { (len + end).max(0) } else { end.min(len - 1) };
+            let from = if start < 0 {
+                (len + start).max(0)
+            } else {
+                start
+            };
+            let to = if end < 0 {
+                (len + end).max(0)
+            } else {
+                end.min(len - 1)
+            };
             if from > to {
                 return Bytes::new();
             }

@@ -18,6 +18,8 @@ pub enum ExpireCondition {
     IfLater,
     /// Only when the new deadline is earlier (no deadline counts as infinite).
     IfEarlier,
+    /// Only when the key has a deadline and the new one is earlier (XX LT).
+    IfSomeAndEarlier,
 }
 
 /// A key's deadline as TTL, PTTL and EXPIRETIME report it.
@@ -35,7 +37,12 @@ impl Store {
     /// Sets the key's deadline to `at_ms` (a time already past deletes the
     /// key, logged as `del`). Returns whether the key was changed. The AOF
     /// gets the key's resulting state: a `set` with the new deadline.
-    pub fn expire_at(&self, key: &[u8], at_ms: u64, condition: ExpireCondition) -> Result<Logged<bool>> {
+    pub fn expire_at(
+        &self,
+        key: &[u8],
+        at_ms: u64,
+        condition: ExpireCondition,
+    ) -> Result<Logged<bool>> {
         self.mutate(key, |current, _| {
             let Some(entry) = current else {
                 return Ok((Change::Keep, false));
@@ -48,6 +55,9 @@ impl Store {
                 (ExpireCondition::IfLater, None) => false,
                 (ExpireCondition::IfEarlier, Some(existing)) => at_ms < existing,
                 (ExpireCondition::IfEarlier, None) => true,
+                (ExpireCondition::IfSomeAndEarlier, existing) => {
+                    existing.is_some_and(|e| at_ms < e)
+                }
             };
             if !allowed {
                 return Ok((Change::Keep, false));
@@ -80,8 +90,13 @@ impl Store {
     pub fn deadline(&self, key: &[u8]) -> Deadline {
         self.read(key, |entry| match entry {
             None => Deadline::NoKey,
-            Some(Entry { expire_at_ms: None, .. }) => Deadline::Never,
-            Some(Entry { expire_at_ms: Some(at), .. }) => Deadline::At(*at),
+            Some(Entry {
+                expire_at_ms: None, ..
+            }) => Deadline::Never,
+            Some(Entry {
+                expire_at_ms: Some(at),
+                ..
+            }) => Deadline::At(*at),
         })
     }
 }

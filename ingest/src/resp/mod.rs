@@ -1,0 +1,4 @@
+//! The Redis serialization protocol: requests in, replies out.
+
+pub mod parser;
+pub mod reply;

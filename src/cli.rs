@@ -1,0 +1,21 @@
+//! The command line: one subcommand per job, each owned by its module.
+
+use clap::{Parser, Subcommand};
+
+/// fluxkv — a key-value store whose change stream is a product of its own.
+#[derive(Debug, Parser)]
+#[command(name = "fluxkv", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a node: the Redis-protocol server over the AOF-backed store.
+    Serve(crate::serve::ServeArgs),
+    /// Inspect and repair AOF segments (like redis-check-aof).
+    Aof(crate::aof_tool::AofArgs),
+    /// Load-test any Redis-protocol server.
+    Bench(crate::bench::BenchArgs),
+}

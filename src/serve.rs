@@ -1,0 +1,137 @@
+//! `fluxkv serve`: open the store (replaying the AOF), start the servers
+//! and background tasks, and shut down gracefully on SIGINT/SIGTERM.
+
+use crate::config::{Config, Overrides};
+use anyhow::Context;
+use fluxkv_ingest::{Limits, RespConfig, RespServer};
+use fluxkv_store::{AofOptions, Store, StoreOptions};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Active expiry runs this often (Redis's default `hz 10`).
+const EXPIRY_INTERVAL: Duration = Duration::from_millis(100);
+/// Keys one expiry round may remove per shard before yielding.
+const EXPIRY_BUDGET_PER_SHARD: usize = 64;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// TOML configuration file (see docs/fluxkv.example.toml).
+    #[arg(long, short = 'c', env = "FLUXKV_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref(), &args.overrides)?;
+    init_tracing(&config.log.level)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("fluxkv-worker")
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let options = StoreOptions {
+        shards: config.store.shards,
+        aof: AofOptions {
+            fsync: config.aof.fsync,
+            segment_bytes: config.aof.segment_bytes,
+        },
+        max_value_bytes: config.resp.max_bulk_len,
+        ..StoreOptions::default()
+    };
+    let data_dir = config.data_dir.clone();
+    let (store, report) = tokio::task::spawn_blocking(move || Store::open(&data_dir, options))
+        .await?
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let records = report.aof.recovered.records;
+    let seconds = report.elapsed.as_secs_f64();
+    tracing::info!(
+        records,
+        keys = report.keys,
+        last_seq = report.aof.recovered.last_seq,
+        seconds,
+        records_per_sec = (records as f64 / seconds.max(1e-9)) as u64,
+        "loaded the AOF"
+    );
+    let store = Arc::new(store);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(watch_signals(shutdown.clone()));
+    let expiry = tokio::spawn(active_expiry(store.clone(), shutdown.clone()));
+
+    let resp = RespConfig {
+        addr: config.resp.addr.clone(),
+        requirepass: config.resp.requirepass.clone(),
+        limits: Limits {
+            max_bulk_len: config.resp.max_bulk_len,
+            max_inline_len: config.resp.max_inline_len,
+            ..Limits::default()
+        },
+        max_clients: config.resp.max_clients,
+    };
+    let server = RespServer::bind(resp, store.clone()).await?;
+    tracing::info!(
+        resp = %server.local_addr(),
+        fsync = %config.aof.fsync,
+        data_dir = %config.data_dir.display(),
+        "ready to accept connections"
+    );
+    let served = server.run(shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = expiry.await;
+    let closed = tokio::task::spawn_blocking(move || store.close()).await?;
+    served?;
+    closed.context("flushing the AOF at shutdown")?;
+    tracing::info!("AOF flushed and fsynced; bye");
+    Ok(())
+}
+
+async fn watch_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with kill -9 only");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    shutdown.cancel();
+}
+
+/// Removes expired keys nobody reads, logging each as an `expire` record.
+async fn active_expiry(store: Arc<Store>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        // A full round means more is due: go again, yielding in between.
+        while store.expire_due(EXPIRY_BUDGET_PER_SHARD) >= EXPIRY_BUDGET_PER_SHARD {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+fn init_tracing(level: &str) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.is_empty() => EnvFilter::new(env),
+        _ => EnvFilter::try_new(level).with_context(|| format!("invalid log.level {level:?}"))?,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(())
+}
