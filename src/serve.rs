@@ -129,8 +129,10 @@ fn init_tracing(level: &str) -> anyhow::Result<()> {
         Ok(env) if !env.is_empty() => EnvFilter::new(env),
         _ => EnvFilter::try_new(level).with_context(|| format!("invalid log.level {level:?}"))?,
     };
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     Ok(())

@@ -12,6 +12,7 @@
 //! - `ops/` — the operations, one family per file (strings, counters, ttl,
 //!   keyspace).
 //! - [`aof`] — records, segments, group-commit writer, recovery.
+//! - `replay` — applying recovered segments to the shards on every core.
 //! - [`clock`] — wall-clock time, replaceable in tests.
 //!
 //! # Example
@@ -34,6 +35,7 @@ pub mod aof;
 pub mod clock;
 mod error;
 mod ops;
+mod replay;
 mod shard;
 mod store;
 

@@ -10,6 +10,7 @@ use crate::aof::record::{Op, RecordRef};
 use crate::aof::{Aof, AofOptions, AofStatus, OpenReport};
 use crate::clock::Clock;
 use crate::error::{Result, StoreError};
+use crate::replay;
 use crate::shard::{Entry, Shard, ShardStats};
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
@@ -108,10 +109,14 @@ impl Store {
         let started = Instant::now();
         let shard_hasher = foldhash::fast::FixedState::with_seed(0x666c_7578_6b76);
         let mut shards: Vec<Shard> = (0..options.shards).map(|_| Shard::default()).collect();
-        let mask = options.shards - 1;
-        let (aof, report) = Aof::open(&data_dir.join("aof"), options.aof.clone(), |rec| {
-            replay_record(&mut shards, &shard_hasher, mask, rec)
-        })?;
+        let threads = replay::thread_count(options.shards);
+        let (aof, report) = Aof::open(
+            &data_dir.join("aof"),
+            options.aof.clone(),
+            |bytes, offsets| {
+                replay::apply_segment(&mut shards, &shard_hasher, bytes, offsets, threads)
+            },
+        )?;
         let keys = shards.iter().map(Shard::len).sum();
         let store = Store {
             shards: shards.into_iter().map(Mutex::new).collect(),
@@ -355,32 +360,5 @@ impl ShardSet<'_> {
             .binary_search_by_key(&index, |(i, _)| *i)
             .expect("shard was locked");
         &mut self.guards[pos].1
-    }
-}
-
-fn replay_record(
-    shards: &mut [Shard],
-    hasher: &foldhash::fast::FixedState,
-    mask: usize,
-    rec: RecordRef<'_>,
-) {
-    if rec.op == Op::Flush {
-        shards.iter_mut().for_each(Shard::clear);
-        return;
-    }
-    let shard = &mut shards[(hasher.hash_one(rec.key) as usize) & mask];
-    match rec.value {
-        Some(value) => {
-            shard.put(
-                rec.key,
-                Entry {
-                    value: Bytes::copy_from_slice(value),
-                    expire_at_ms: rec.expire_at_ms,
-                },
-            );
-        }
-        None => {
-            shard.remove(rec.key);
-        }
     }
 }

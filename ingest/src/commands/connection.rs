@@ -43,17 +43,23 @@ pub(crate) fn select(ctx: &mut Context<'_>, argv: &[&[u8]]) -> CommandResult {
 
 /// Checks a password against `requirepass` and marks the session.
 fn authenticate(ctx: &mut Context<'_>, user: Option<&[u8]>, password: &[u8]) -> CommandResult {
+    let wrongpass =
+        || CommandError::new("WRONGPASS invalid username-password pair or user is disabled.");
     let Some(expected) = ctx.shared.config.requirepass.as_deref() else {
-        return Err(CommandError::new(
-            "ERR AUTH <password> called without any password configured for the default user. \
-             Are you sure your configuration is correct?",
-        ));
+        // Without requirepass the default user takes any password (as in
+        // Redis): only the one-argument form is refused.
+        return match user {
+            None => Err(CommandError::new(
+                "ERR AUTH <password> called without any password configured for the default user. \
+                 Are you sure your configuration is correct?",
+            )),
+            Some(b"default") => Ok(()),
+            Some(_) => Err(wrongpass()),
+        };
     };
     let user_ok = user.is_none_or(|u| u == b"default");
     if !(user_ok && constant_time_eq(expected.as_bytes(), password)) {
-        return Err(CommandError::new(
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        ));
+        return Err(wrongpass());
     }
     ctx.session.authenticated = true;
     Ok(())
@@ -132,6 +138,27 @@ pub(crate) fn hello(ctx: &mut Context<'_>, argv: &[&[u8]]) -> CommandResult {
 
 pub(crate) fn client(ctx: &mut Context<'_>, argv: &[&[u8]]) -> CommandResult {
     let sub = argv[1];
+    let arities = [
+        ("setname", 3),
+        ("getname", 2),
+        ("id", 2),
+        ("setinfo", 4),
+        ("info", 2),
+    ];
+    match arities.iter().find(|(name, _)| is(sub, name)) {
+        None => {
+            return Err(CommandError::new(format!(
+                "ERR unknown subcommand '{}'. Try CLIENT HELP.",
+                text(sub)
+            )));
+        }
+        Some((name, arity)) if argv.len() != *arity => {
+            return Err(CommandError::new(format!(
+                "ERR wrong number of arguments for 'client|{name}' command"
+            )));
+        }
+        Some(_) => {}
+    }
     if is(sub, "SETNAME") && argv.len() == 3 {
         ctx.session.set_name(argv[2])?;
         ctx.reply.ok();

@@ -31,7 +31,15 @@ pub(crate) fn decrby(ctx: &mut Context<'_>, argv: &[&[u8]]) -> CommandResult {
 }
 
 pub(crate) fn incrbyfloat(ctx: &mut Context<'_>, argv: &[&[u8]]) -> CommandResult {
-    let delta = float(argv[2])?;
+    // Redis accepts "inf" as a float and then refuses the result.
+    let delta = float(argv[2]).map_err(|not_a_float| {
+        match std::str::from_utf8(argv[2]).map(str::parse::<f64>) {
+            Ok(Ok(x)) if x.is_infinite() => {
+                CommandError::new("ERR increment would produce NaN or Infinity")
+            }
+            _ => not_a_float,
+        }
+    })?;
     let value = ctx.shared.store.incr_by_float(argv[1], delta)?;
     let value = ctx.logged(value);
     ctx.reply.bulk(&value);

@@ -76,11 +76,23 @@ fn command_info(ctx: &mut Context<'_>, spec: &CommandSpec) {
 }
 
 pub(crate) fn config(ctx: &mut Context<'_>, argv: &[&[u8]]) -> CommandResult {
-    if !is(argv[1], "GET") || argv.len() < 3 {
+    if !is(argv[1], "GET") {
+        let unsupported = ["SET", "RESETSTAT", "REWRITE"];
+        if unsupported.iter().any(|name| is(argv[1], name)) {
+            return Err(CommandError::new(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Only CONFIG GET is supported.",
+                text(argv[1])
+            )));
+        }
         return Err(CommandError::new(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Only CONFIG GET is supported.",
+            "ERR unknown subcommand '{}'. Try CONFIG HELP.",
             text(argv[1])
         )));
+    }
+    if argv.len() < 3 {
+        return Err(CommandError::new(
+            "ERR wrong number of arguments for 'config|get' command",
+        ));
     }
     let parameters = ctx.shared.config_parameters();
     let matching: Vec<_> = parameters

@@ -17,6 +17,9 @@ pub(crate) fn set(ctx: &mut Context<'_>, argv: &[&[u8]]) -> CommandResult {
     let now = ctx.shared.store.now_ms();
     let mut options = SetOptions::default();
     let mut expiry_given = false;
+    // Like Redis, the expire time is parsed only once every option is known
+    // to be valid: a syntax error wins over a bad number.
+    let mut expiry: Option<(TimeUnit, &[u8])> = None;
     let mut i = 3;
     while i < argv.len() {
         let arg = argv[i];
@@ -37,13 +40,7 @@ pub(crate) fn set(ctx: &mut Context<'_>, argv: &[&[u8]]) -> CommandResult {
                 return Err(CommandError::syntax());
             }
             expiry_given = true;
-            let amount = int(value)?;
-            if amount <= 0 {
-                return Err(CommandError::new(
-                    "ERR invalid expire time in 'set' command",
-                ));
-            }
-            options.expiry = ExpirySpec::At(deadline_from(unit, amount, now, "set")?);
+            expiry = Some((unit, value));
             i += 2;
             continue;
         }
@@ -60,6 +57,15 @@ pub(crate) fn set(ctx: &mut Context<'_>, argv: &[&[u8]]) -> CommandResult {
             return Err(CommandError::syntax());
         }
         i += 1;
+    }
+    if let Some((unit, value)) = expiry {
+        let amount = int(value)?;
+        if amount <= 0 {
+            return Err(CommandError::new(
+                "ERR invalid expire time in 'set' command",
+            ));
+        }
+        options.expiry = ExpirySpec::At(deadline_from(unit, amount, now, "set")?);
     }
     let outcome = ctx.shared.store.set(argv[1], argv[2], options)?;
     let outcome = ctx.logged(outcome);
@@ -176,7 +182,10 @@ pub(crate) fn mget(ctx: &mut Context<'_>, argv: &[&[u8]]) -> CommandResult {
     Ok(())
 }
 
-fn pairs<'a>(argv: &[&'a [u8]], command: &str) -> Result<Vec<(&'a [u8], &'a [u8])>, CommandError> {
+/// MSET's key-value pairs, borrowed from the request.
+type Pairs<'a> = Vec<(&'a [u8], &'a [u8])>;
+
+fn pairs<'a>(argv: &[&'a [u8]], command: &str) -> Result<Pairs<'a>, CommandError> {
     if argv.len() % 2 == 0 {
         return Err(CommandError::new(format!(
             "ERR wrong number of arguments for '{command}' command"

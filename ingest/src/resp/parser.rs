@@ -281,7 +281,10 @@ fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
 mod tests {
     use super::*;
 
-    fn parse_all(input: &[u8]) -> Result<Option<(usize, Vec<Vec<u8>>)>, ProtocolError> {
+    /// Bytes used and the arguments, when a whole request was there.
+    type Parsed = Option<(usize, Vec<Vec<u8>>)>;
+
+    fn parse_all(input: &[u8]) -> Result<Parsed, ProtocolError> {
         let mut req = Request::default();
         Ok(parse(input, &Limits::default(), &mut req)?
             .map(|used| (used, req.args(input).map(<[u8]>::to_vec).collect())))

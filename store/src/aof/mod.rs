@@ -3,8 +3,8 @@
 //!
 //! [`Aof::append`] is called with the key's shard lock held: it assigns the
 //! next seq and encodes the record into the pending buffer, so seq order
-//! equals per-key apply order. The [writer](writer) thread writes the buffer
-//! in groups; [`Aof::wait_committed`] resolves once a seq is written (and
+//! equals per-key apply order. The buffer is written in groups (see
+//! `writer`); [`Aof::wait_committed`] resolves once a seq is written (and
 //! fsynced under `always`) — that is when a client may be acknowledged.
 
 mod durability;
@@ -86,8 +86,10 @@ pub(crate) struct Shared {
     /// Woken after every write so waiting connections can acknowledge.
     progress: tokio::sync::Notify,
     poisoned: OnceLock<String>,
-    /// The segment being written: path for messages, handle for the syncer.
+    /// The segment being written, for the `everysec` syncer.
     current: Mutex<(PathBuf, Arc<File>)>,
+    /// The right to write: held for one group commit at a time.
+    output: Mutex<writer::Output>,
 }
 
 impl Shared {
@@ -95,10 +97,6 @@ impl Shared {
         tracing::error!(error = %err, "AOF write failed; refusing further writes");
         let _ = self.poisoned.set(err.to_string());
         self.progress.notify_waiters();
-    }
-
-    fn current_path(&self) -> PathBuf {
-        self.current.lock().0.clone()
     }
 }
 
@@ -127,16 +125,18 @@ pub struct OpenReport {
 }
 
 impl Aof {
-    /// Opens (or creates) the AOF in `dir`, replaying every record through
-    /// `apply`, truncating a torn tail, and starting the writer threads.
+    /// Opens (or creates) the AOF in `dir`, replaying every segment through
+    /// `apply` (its bytes and the offsets of its valid records, see
+    /// [`recovery::recover_segments`]), truncating a torn tail, and starting
+    /// the writer threads.
     pub fn open(
         dir: &Path,
         options: AofOptions,
-        apply: impl FnMut(RecordRef<'_>),
+        apply: impl FnMut(&[u8], &[usize]),
     ) -> Result<(Aof, OpenReport)> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::io("creating AOF directory", dir, e))?;
-        let recovered = recovery::recover(dir, apply)?;
+        let recovered = recovery::recover_segments(dir, apply)?;
         let mut truncated = None;
         let mut total_bytes = recovered.bytes;
         let (path, file, segment_len) = match recovered.segments.last() {
@@ -178,7 +178,7 @@ impl Aof {
             tracing::warn!(file = %path.display(), offset, reason, "truncated a torn AOF tail");
         }
         let next_seq = recovered.last_seq + 1;
-        let file = Arc::new(file);
+        let output = writer::Output::new(file, path.clone(), segment_len);
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
             options: options.clone(),
@@ -196,13 +196,13 @@ impl Aof {
             segments: AtomicU64::new(recovered.segments.len().max(1) as u64),
             progress: tokio::sync::Notify::new(),
             poisoned: OnceLock::new(),
-            current: Mutex::new((path, file.clone())),
+            current: Mutex::new((path, output.file.clone())),
+            output: Mutex::new(output),
         });
         let mut threads = Vec::new();
-        let state = writer::WriterState { file, segment_len };
         let writer_shared = shared.clone();
         threads.push(spawn("fluxkv-aof-writer", move || {
-            writer::run_writer(writer_shared, state)
+            writer::run_writer(writer_shared)
         })?);
         if options.fsync == FsyncPolicy::Everysec {
             let syncer_shared = shared.clone();
@@ -246,7 +246,9 @@ impl Aof {
         pending.next_seq += 1;
         record::encode(&mut pending.buf, &RecordRef { seq, ..rec });
         drop(pending);
-        self.shared.wake_writer.notify_one();
+        if self.shared.options.fsync == FsyncPolicy::Always {
+            self.shared.wake_writer.notify_one();
+        }
         Ok(seq)
     }
 
@@ -265,6 +267,16 @@ impl Aof {
                 return Ok(());
             }
             self.ensure_writable()?;
+            if shared.options.fsync != FsyncPolicy::Always
+                && let Some(mut output) = shared.output.try_lock()
+            {
+                // Nobody is writing: write the group ourselves (a page-cache
+                // write of a few KiB, cheaper than waking another thread).
+                if let Err(err) = writer::flush(shared, &mut output) {
+                    shared.poison(err);
+                }
+                continue;
+            }
             notified.await;
         }
     }

@@ -165,6 +165,17 @@ pub fn decode(buf: &[u8]) -> Result<(RecordRef<'_>, usize), DecodeError> {
     decode_body(body).map(|rec| (rec, frame_len))
 }
 
+/// Decodes a frame that a scan has already validated (checksum and all),
+/// skipping the checksum: replay threads re-walk validated segments.
+///
+/// # Panics
+/// If the frame is not a valid record — only possible if the caller breaks
+/// the contract.
+pub fn decode_trusted(buf: &[u8]) -> RecordRef<'_> {
+    let body_len = u32::from_le_bytes(buf[0..4].try_into().expect("4 bytes")) as usize;
+    decode_body(&buf[FRAME_HEADER_LEN..FRAME_HEADER_LEN + body_len]).expect("frame was validated")
+}
+
 fn decode_body(body: &[u8]) -> Result<RecordRef<'_>, DecodeError> {
     let mut cursor = BodyCursor { body, pos: 0 };
     let seq = cursor.u64()?;

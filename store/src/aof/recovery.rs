@@ -140,6 +140,19 @@ pub struct Recovered {
 /// the last segment. A torn tail is reported in the result; truncating it is
 /// the caller's decision (the server truncates, `aof check` only reports).
 pub fn recover(dir: &Path, mut apply: impl FnMut(RecordRef<'_>)) -> Result<Recovered> {
+    recover_segments(dir, |bytes, offsets| {
+        for &offset in offsets {
+            let (rec, _) = record::decode(&bytes[offset..]).expect("validated by the scan");
+            apply(rec);
+        }
+    })
+}
+
+/// Like [`recover`], but hands over each segment whole: its bytes and the
+/// offsets of its valid records, in order. This lets the store apply one
+/// segment on several threads (each owning some shards) while the scan that
+/// validated it stays sequential.
+pub fn recover_segments(dir: &Path, mut apply: impl FnMut(&[u8], &[usize])) -> Result<Recovered> {
     let segments = segment::list(dir)?;
     let mut recovered = Recovered {
         segments: Vec::with_capacity(segments.len()),
@@ -148,6 +161,10 @@ pub fn recover(dir: &Path, mut apply: impl FnMut(RecordRef<'_>)) -> Result<Recov
         bytes: 0,
     };
     let count = segments.len();
+    // One buffer for every segment: re-reading into warm pages is much
+    // cheaper than faulting in a fresh 64 MiB allocation per segment.
+    let mut bytes = Vec::new();
+    let mut offsets = Vec::new();
     for (index, segment) in segments.into_iter().enumerate() {
         let expected = recovered.last_seq + 1;
         if index > 0 && segment.first_seq != expected {
@@ -160,9 +177,13 @@ pub fn recover(dir: &Path, mut apply: impl FnMut(RecordRef<'_>)) -> Result<Recov
                 ),
             });
         }
-        let bytes = std::fs::read(&segment.path)
-            .map_err(|e| StoreError::io("reading AOF segment", &segment.path, e))?;
-        let scan = scan_segment(&segment, &bytes, segment.first_seq, &mut apply);
+        read_into(&segment.path, &mut bytes)?;
+        offsets.clear();
+        let mut position = HEADER_LEN;
+        let scan = scan_segment(&segment, &bytes, segment.first_seq, |rec| {
+            offsets.push(position);
+            position += record::encoded_len(&rec);
+        });
         if let Some(damage) = &scan.damage {
             let is_last = index + 1 == count;
             if !(is_last && damage.tail_only) {
@@ -173,10 +194,20 @@ pub fn recover(dir: &Path, mut apply: impl FnMut(RecordRef<'_>)) -> Result<Recov
                 });
             }
         }
+        apply(&bytes, &offsets);
         recovered.last_seq = scan.last_seq.unwrap_or(segment.first_seq - 1);
         recovered.records += scan.records;
         recovered.bytes += scan.valid_len;
         recovered.segments.push(scan);
     }
     Ok(recovered)
+}
+
+fn read_into(path: &Path, buf: &mut Vec<u8>) -> Result<()> {
+    use std::io::Read;
+    buf.clear();
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_to_end(buf))
+        .map_err(|e| StoreError::io("reading AOF segment", path, e))?;
+    Ok(())
 }
