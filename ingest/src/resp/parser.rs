@@ -342,7 +342,7 @@ mod tests {
         let (used, args) = parse_all(b"set \"a b\" 'c\\'d' \"\\x41\\n\"\r\nrest")
             .unwrap()
             .unwrap();
-        assert_eq!(used, 29);
+        assert_eq!(used, 27);
         assert_eq!(
             args,
             vec![
