@@ -164,7 +164,13 @@ impl Store {
     pub fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
         let now = self.clock.now_ms();
         let mut shard = self.shard_for(key).lock();
-        self.reap_if_expired(&mut shard, key, now);
+        if shard.get(key).is_some_and(|e| e.is_expired(now)) {
+            // Reaped when the AOF can log it; a key that cannot be reaped
+            // (AOF poisoned or closed) reads as absent all the same.
+            self.reap_if_expired(&mut shard, key, now);
+            shard.stats.misses += 1;
+            return f(None);
+        }
         f(shard.get_counted(key))
     }
 
@@ -317,7 +323,8 @@ impl Store {
         let now = self.clock.now_ms();
         let mut shard = self.shard_for(key).lock();
         let mut seq = self.reap_if_expired(&mut shard, key, now);
-        let (change, value) = f(shard.get(key), now)?;
+        let current = shard.get(key).filter(|e| !e.is_expired(now));
+        let (change, value) = f(current, now)?;
         let changed = match change {
             Change::Keep => None,
             Change::Put(entry) => self.log_put(&mut shard, key, entry, now)?,

@@ -256,6 +256,7 @@ impl Aof {
     /// fsynced. Fails if the AOF was poisoned before that happened.
     pub async fn wait_committed(&self, seq: u64) -> Result<()> {
         let shared = &self.shared;
+        let mut yielded = false;
         loop {
             if shared.committed_seq.load(Ordering::Acquire) >= seq {
                 return Ok(());
@@ -267,6 +268,14 @@ impl Aof {
                 return Ok(());
             }
             self.ensure_writable()?;
+            if shared.options.fsync != FsyncPolicy::Always && !yielded {
+                // Let the other connections this worker has ready append
+                // first, so one write(2) covers them all — the batching
+                // Redis gets from handling every ready client per loop.
+                yielded = true;
+                tokio::task::yield_now().await;
+                continue;
+            }
             if shared.options.fsync != FsyncPolicy::Always
                 && let Some(mut output) = shared.output.try_lock()
             {
