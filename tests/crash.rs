@@ -48,7 +48,9 @@ async fn kill_9_under_load_loses_no_acknowledged_write() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let node_dir = node.data_dir.clone();
     // Kill while the writers are still going: some writes are in flight.
-    tokio::task::spawn_blocking(move || node.kill_9()).await.unwrap();
+    tokio::task::spawn_blocking(move || node.kill_9())
+        .await
+        .unwrap();
     stop.store(true, Ordering::Relaxed);
 
     let mut acked = Vec::new();
@@ -56,7 +58,10 @@ async fn kill_9_under_load_loses_no_acknowledged_write() {
         acked.push(writer.await.unwrap());
     }
     let total: usize = acked.iter().map(|(sets, _)| sets.len()).sum();
-    assert!(total > 100, "the load barely ran ({total} acknowledged SETs)");
+    assert!(
+        total > 100,
+        "the load barely ran ({total} acknowledged SETs)"
+    );
 
     let node = Node::start(&node_dir, &["--aof-fsync", "always"]);
     let mut conn = redis::Client::open(node.url())
@@ -67,11 +72,18 @@ async fn kill_9_under_load_loses_no_acknowledged_write() {
     for (id, (sets, incrs)) in acked.iter().enumerate() {
         for (key, value) in sets {
             let got: Option<String> = conn.get(key).await.unwrap();
-            assert_eq!(got.as_deref(), Some(value.as_str()), "acknowledged {key} lost");
+            assert_eq!(
+                got.as_deref(),
+                Some(value.as_str()),
+                "acknowledged {key} lost"
+            );
         }
         // An INCR in flight at the kill may or may not be there; an
         // acknowledged one must be.
         let counter: i64 = conn.get(format!("counter:{id}")).await.unwrap_or(0);
-        assert!(counter >= *incrs, "counter:{id} is {counter}, but {incrs} was acknowledged");
+        assert!(
+            counter >= *incrs,
+            "counter:{id} is {counter}, but {incrs} was acknowledged"
+        );
     }
 }

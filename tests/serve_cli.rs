@@ -83,7 +83,9 @@ async fn sigterm_flushes_everything_and_restart_recovers_it() {
     pipe.query_async::<()>(&mut conn).await.unwrap();
     drop(conn);
 
-    let (status, log) = tokio::task::spawn_blocking(move || node.terminate()).await.unwrap();
+    let (status, log) = tokio::task::spawn_blocking(move || node.terminate())
+        .await
+        .unwrap();
     assert!(status.success(), "exit status {status}; log: {log:?}");
     assert!(
         log.iter().any(|l| l.contains("AOF flushed and fsynced")),

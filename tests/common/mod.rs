@@ -64,7 +64,11 @@ impl Node {
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    panic!("fluxkv serve did not become ready; log:\n{}", seen.join("\n"));
+                    let _ = child.wait();
+                    panic!(
+                        "fluxkv serve did not become ready; log:\n{}",
+                        seen.join("\n")
+                    );
                 }
             }
         }
