@@ -40,6 +40,14 @@ pub(crate) async fn serve(
     let mut request = Request::default();
     loop {
         let batch = execute_buffered(&shared, &mut session, &mut reply, &mut request, &mut input);
+        if batch.seq.is_none() && batch.commands > 0 {
+            // Let the other ready connections on this worker run first, so
+            // replies leave in a burst (as Redis sends them at the end of an
+            // event-loop turn) and clients find many answers per wakeup. A
+            // batch that logged something gets the same effect while it
+            // waits for its AOF write.
+            tokio::task::yield_now().await;
+        }
         if let Some(seq) = batch.seq
             && let Err(err) = shared.store.wait_committed(seq).await
         {
