@@ -100,11 +100,14 @@ async fn watch_signals(shutdown: CancellationToken) {
         tracing::error!("cannot install signal handlers; stop with kill -9 only");
         return;
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-    }
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    // Cancel before logging: nothing that can go wrong with the log may
+    // keep the node from shutting down.
     shutdown.cancel();
+    tracing::info!("{name}: shutting down");
 }
 
 /// Removes expired keys nobody reads, logging each as an `expire` record.
@@ -134,6 +137,9 @@ fn init_tracing(level: &str) -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
+        // A closed stderr (the log reader went away) must not panic the
+        // task that logged, as the default report via eprintln! would.
+        .log_internal_errors(false)
         .init();
     Ok(())
 }

@@ -103,3 +103,41 @@ async fn sigterm_flushes_everything_and_restart_recovers_it() {
     let last: i64 = conn.get("k4999").await.unwrap();
     assert_eq!(last, 4999);
 }
+
+#[test]
+fn sigterm_shuts_down_even_when_the_log_reader_is_gone() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fluxkv"))
+        .args(["serve", "--resp-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("ready to accept connections") {
+        line.clear();
+        assert!(
+            log.read_line(&mut line).unwrap() > 0,
+            "node exited before it was ready"
+        );
+    }
+    drop(log); // the reader goes away: every later log write fails
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let exited = (0..200).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        child.try_wait().unwrap()
+    });
+    if exited.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let status = exited.expect("fluxkv did not exit within 10 s of SIGTERM");
+    assert!(status.success(), "exit status {status}");
+}

@@ -110,13 +110,10 @@ impl Store {
         let shard_hasher = foldhash::fast::FixedState::with_seed(0x666c_7578_6b76);
         let mut shards: Vec<Shard> = (0..options.shards).map(|_| Shard::default()).collect();
         let threads = replay::thread_count(options.shards);
-        let (aof, report) = Aof::open(
-            &data_dir.join("aof"),
-            options.aof.clone(),
-            |bytes, offsets| {
-                replay::apply_segment(&mut shards, &shard_hasher, bytes, offsets, threads)
-            },
-        )?;
+        let (aof, report) =
+            replay::with_replay_threads(&mut shards, &shard_hasher, threads, |apply| {
+                Aof::open(&data_dir.join("aof"), options.aof.clone(), apply)
+            })?;
         let keys = shards.iter().map(Shard::len).sum();
         let store = Store {
             shards: shards.into_iter().map(Mutex::new).collect(),

@@ -132,7 +132,7 @@ impl Aof {
     pub fn open(
         dir: &Path,
         options: AofOptions,
-        apply: impl FnMut(&[u8], &[usize]),
+        apply: impl FnMut(&mut Vec<u8>, &[usize]),
     ) -> Result<(Aof, OpenReport)> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::io("creating AOF directory", dir, e))?;

@@ -151,8 +151,13 @@ pub fn recover(dir: &Path, mut apply: impl FnMut(RecordRef<'_>)) -> Result<Recov
 /// Like [`recover`], but hands over each segment whole: its bytes and the
 /// offsets of its valid records, in order. This lets the store apply one
 /// segment on several threads (each owning some shards) while the scan that
-/// validated it stays sequential.
-pub fn recover_segments(dir: &Path, mut apply: impl FnMut(&[u8], &[usize])) -> Result<Recovered> {
+/// validated it stays sequential. `apply` may move the buffer out (to share
+/// it with threads) as long as it puts it back: it is reused for the next
+/// segment.
+pub fn recover_segments(
+    dir: &Path,
+    mut apply: impl FnMut(&mut Vec<u8>, &[usize]),
+) -> Result<Recovered> {
     let segments = segment::list(dir)?;
     let mut recovered = Recovered {
         segments: Vec::with_capacity(segments.len()),
@@ -194,7 +199,7 @@ pub fn recover_segments(dir: &Path, mut apply: impl FnMut(&[u8], &[usize])) -> R
                 });
             }
         }
-        apply(&bytes, &offsets);
+        apply(&mut bytes, &offsets);
         recovered.last_seq = scan.last_seq.unwrap_or(segment.first_seq - 1);
         recovered.records += scan.records;
         recovered.bytes += scan.valid_len;
