@@ -5,12 +5,19 @@
 //! longer carries that deadline.
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 use std::collections::BTreeSet;
 
-type Map = hashbrown::HashMap<Bytes, Entry, foldhash::fast::RandomState>;
+/// A stored key. Keys of up to 24 bytes — most keys — live inside the map
+/// slot (the same 32 bytes a `Bytes` handle takes), so a lookup compares
+/// them without chasing a pointer to another cache line, and storing one
+/// allocates nothing.
+pub(crate) type Key = SmallVec<[u8; 24]>;
+
+type Map = hashbrown::HashMap<Key, Entry, foldhash::fast::RandomState>;
 
 /// Rough per-key bookkeeping cost beyond key and value bytes (map slot,
-/// `Bytes` headers, allocator rounding), for INFO's `used_memory`.
+/// value handle, allocator rounding), for INFO's `used_memory`.
 const ENTRY_OVERHEAD: usize = 64;
 
 /// A stored value and its optional absolute expiry (Unix ms).
@@ -46,7 +53,7 @@ pub(crate) struct Shard {
     map: Map,
     /// (deadline, key) of every entry with an expiry: active expiry pops
     /// from the front instead of sampling, so no expired key waits long.
-    deadlines: BTreeSet<(u64, Bytes)>,
+    deadlines: BTreeSet<(u64, Key)>,
     used_bytes: usize,
     pub(crate) stats: ShardStats,
 }
@@ -88,7 +95,7 @@ impl Shard {
                 Some(old)
             }
             None => {
-                let key = Bytes::copy_from_slice(key);
+                let key = Key::from_slice(key);
                 if let Some(at) = deadline {
                     self.deadlines.insert((at, key.clone()));
                 }
@@ -114,7 +121,7 @@ impl Shard {
     }
 
     /// The key with the earliest deadline, if that deadline is due.
-    pub(crate) fn first_due(&self, now_ms: u64) -> Option<Bytes> {
+    pub(crate) fn first_due(&self, now_ms: u64) -> Option<Key> {
         self.deadlines
             .first()
             .filter(|(at, _)| *at <= now_ms)
@@ -133,7 +140,7 @@ impl Shard {
         self.used_bytes
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
         self.map.iter()
     }
 }

@@ -106,7 +106,7 @@ impl Store {
                 shard
                     .iter()
                     .filter(|(key, entry)| !entry.is_expired(now) && matches(key))
-                    .map(|(key, _)| key.clone()),
+                    .map(|(key, _)| Bytes::copy_from_slice(key)),
             );
         }
         out
@@ -130,10 +130,10 @@ impl Store {
             let shard_index = (position / SCAN_SLICES) as usize;
             let first_slice = position % SCAN_SLICES;
             let shard = self.shards[shard_index].lock();
-            let mut by_slice: Vec<(u64, &Bytes)> = shard
+            let mut by_slice: Vec<(u64, &[u8])> = shard
                 .iter()
                 .filter(|(_, entry)| !entry.is_expired(now))
-                .map(|(key, _)| (self.scan_slice(key), key))
+                .map(|(key, _)| (self.scan_slice(key), key.as_slice()))
                 .filter(|(slice, _)| *slice >= first_slice)
                 .collect();
             by_slice.sort_unstable_by_key(|(slice, _)| *slice);
@@ -148,7 +148,7 @@ impl Store {
                 while taken < by_slice.len() && by_slice[taken].0 == slice {
                     let key = by_slice[taken].1;
                     if matches(key) {
-                        out.push(key.clone());
+                        out.push(Bytes::copy_from_slice(key));
                     }
                     visited += 1;
                     taken += 1;
@@ -172,13 +172,15 @@ impl Store {
         let start = rng.random_range(0..count);
         for step in 0..count {
             let shard = self.shards[(start + step) % count].lock();
-            let live: Vec<&Bytes> = shard
+            let live: Vec<&[u8]> = shard
                 .iter()
                 .filter(|(_, e)| !e.is_expired(now))
-                .map(|(k, _)| k)
+                .map(|(k, _)| k.as_slice())
                 .collect();
             if !live.is_empty() {
-                return Some(live[rng.random_range(0..live.len())].clone());
+                return Some(Bytes::copy_from_slice(
+                    live[rng.random_range(0..live.len())],
+                ));
             }
         }
         None
