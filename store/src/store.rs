@@ -110,10 +110,9 @@ impl Store {
         let shard_hasher = foldhash::fast::FixedState::with_seed(0x666c_7578_6b76);
         let mut shards: Vec<Shard> = (0..options.shards).map(|_| Shard::default()).collect();
         let threads = replay::thread_count(options.shards);
-        let (aof, report) =
-            replay::with_replay_threads(&mut shards, &shard_hasher, threads, |apply| {
-                Aof::open(&data_dir.join("aof"), options.aof.clone(), apply)
-            })?;
+        let (aof, report) = replay::replay_into(&mut shards, &shard_hasher, threads, |sink| {
+            Aof::open(&data_dir.join("aof"), options.aof.clone(), sink)
+        })?;
         let keys = shards.iter().map(Shard::len).sum();
         let store = Store {
             shards: shards.into_iter().map(Mutex::new).collect(),

@@ -125,18 +125,17 @@ pub struct OpenReport {
 }
 
 impl Aof {
-    /// Opens (or creates) the AOF in `dir`, replaying every segment through
-    /// `apply` (its bytes and the offsets of its valid records, see
-    /// [`recovery::recover_segments`]), truncating a torn tail, and starting
-    /// the writer threads.
+    /// Opens (or creates) the AOF in `dir`, replaying the log into `sink`
+    /// (see [`recovery::recover_segments`]), truncating a torn tail, and
+    /// starting the writer threads.
     pub fn open(
         dir: &Path,
         options: AofOptions,
-        apply: impl FnMut(&mut Vec<u8>, &[usize]),
+        sink: &mut (impl recovery::SegmentSink + ?Sized),
     ) -> Result<(Aof, OpenReport)> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::io("creating AOF directory", dir, e))?;
-        let recovered = recovery::recover_segments(dir, apply)?;
+        let recovered = recovery::recover_segments(dir, sink)?;
         let mut truncated = None;
         let mut total_bytes = recovered.bytes;
         let (path, file, segment_len) = match recovered.segments.last() {

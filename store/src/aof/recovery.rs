@@ -134,30 +134,43 @@ pub struct Recovered {
     pub bytes: u64,
 }
 
+/// Receives a recovered log as it is read: each valid record as the scan
+/// meets it, then each segment's buffer once the segment is accepted.
+pub trait SegmentSink {
+    /// A valid record, at `offset` in the current segment's buffer.
+    fn record(&mut self, offset: usize, rec: &RecordRef<'_>);
+
+    /// The current segment is accepted; `bytes` holds all of it. The sink
+    /// may keep the buffer (to share it with threads applying the records)
+    /// and leave another in its place: whatever is left is cleared and
+    /// reused to read the next segment.
+    fn segment(&mut self, bytes: &mut Vec<u8>);
+}
+
+/// A sink that hands every record to a closure.
+struct EachRecord<F>(F);
+
+impl<F: FnMut(RecordRef<'_>)> SegmentSink for EachRecord<F> {
+    fn record(&mut self, _offset: usize, rec: &RecordRef<'_>) {
+        (self.0)(*rec);
+    }
+
+    fn segment(&mut self, _bytes: &mut Vec<u8>) {}
+}
+
 /// Reads every segment of `dir` in order, calling `apply` for each record.
 ///
 /// Refuses (with file and offset) on any damage that is not a torn tail of
 /// the last segment. A torn tail is reported in the result; truncating it is
 /// the caller's decision (the server truncates, `aof check` only reports).
-pub fn recover(dir: &Path, mut apply: impl FnMut(RecordRef<'_>)) -> Result<Recovered> {
-    recover_segments(dir, |bytes, offsets| {
-        for &offset in offsets {
-            let (rec, _) = record::decode(&bytes[offset..]).expect("validated by the scan");
-            apply(rec);
-        }
-    })
+pub fn recover(dir: &Path, apply: impl FnMut(RecordRef<'_>)) -> Result<Recovered> {
+    recover_segments(dir, &mut EachRecord(apply))
 }
 
-/// Like [`recover`], but hands over each segment whole: its bytes and the
-/// offsets of its valid records, in order. This lets the store apply one
-/// segment on several threads (each owning some shards) while the scan that
-/// validated it stays sequential. `apply` may move the buffer out (to share
-/// it with threads) as long as it puts it back: it is reused for the next
-/// segment.
-pub fn recover_segments(
-    dir: &Path,
-    mut apply: impl FnMut(&mut Vec<u8>, &[usize]),
-) -> Result<Recovered> {
+/// Like [`recover`], with a [`SegmentSink`]: the store's replay routes
+/// records to threads during the scan and shares each segment's buffer
+/// with them, so the scan decodes every record once.
+pub fn recover_segments(dir: &Path, sink: &mut (impl SegmentSink + ?Sized)) -> Result<Recovered> {
     let segments = segment::list(dir)?;
     let mut recovered = Recovered {
         segments: Vec::with_capacity(segments.len()),
@@ -166,10 +179,9 @@ pub fn recover_segments(
         bytes: 0,
     };
     let count = segments.len();
-    // One buffer for every segment: re-reading into warm pages is much
-    // cheaper than faulting in a fresh 64 MiB allocation per segment.
+    // Buffers are reused (the sink hands older ones back): re-reading into
+    // warm pages is much cheaper than faulting in 64 MiB per segment.
     let mut bytes = Vec::new();
-    let mut offsets = Vec::new();
     for (index, segment) in segments.into_iter().enumerate() {
         let expected = recovered.last_seq + 1;
         if index > 0 && segment.first_seq != expected {
@@ -183,10 +195,9 @@ pub fn recover_segments(
             });
         }
         read_into(&segment.path, &mut bytes)?;
-        offsets.clear();
         let mut position = HEADER_LEN;
         let scan = scan_segment(&segment, &bytes, segment.first_seq, |rec| {
-            offsets.push(position);
+            sink.record(position, &rec);
             position += record::encoded_len(&rec);
         });
         if let Some(damage) = &scan.damage {
@@ -199,7 +210,7 @@ pub fn recover_segments(
                 });
             }
         }
-        apply(&mut bytes, &offsets);
+        sink.segment(&mut bytes);
         recovered.last_seq = scan.last_seq.unwrap_or(segment.first_seq - 1);
         recovered.records += scan.records;
         recovered.bytes += scan.valid_len;
