@@ -22,29 +22,35 @@ fill() { # port
   "$fluxkv" bench --port "$1" -t set -n "$records" -r "$records" -c 50 -P 64 >/dev/null
 }
 
-# fluxkv: fill, stop cleanly, restart and read its "loaded the AOF" line.
-"$fluxkv" serve --resp-addr 127.0.0.1:16510 --data-dir "$work/fluxkv" 2>"$work/fluxkv-1.log" &
+runs=3
+# fluxkv: fill, stop cleanly, then restart $runs times, reading its
+# "loaded the AOF" line each time.
+"$fluxkv" serve --resp-addr 127.0.0.1:16510 --data-dir "$work/fluxkv" 2>"$work/fluxkv-fill.log" &
 wait_port 16510; fill 16510; kill -TERM $!; wait $! || true
-"$fluxkv" serve --resp-addr 127.0.0.1:16510 --data-dir "$work/fluxkv" 2>"$work/fluxkv-2.log" &
-wait_port 16510; kill -TERM $!; wait $! || true
-flux_line=$(grep 'loaded the AOF' "$work/fluxkv-2.log")
-flux_records=$(sed -E 's/.*records=([0-9]+).*/\1/' <<<"$flux_line")
-flux_seconds=$(sed -E 's/.*seconds=([0-9.]+).*/\1/' <<<"$flux_line")
+flux_seconds=()
+for run in $(seq "$runs"); do
+  "$fluxkv" serve --resp-addr 127.0.0.1:16510 --data-dir "$work/fluxkv" 2>"$work/fluxkv-$run.log" &
+  wait_port 16510; kill -TERM $!; wait $! || true
+  flux_seconds+=("$(grep 'loaded the AOF' "$work/fluxkv-$run.log" | sed -E 's/.*seconds=([0-9.]+).*/\1/')")
+done
 
-# Redis: a plain AOF (no RDB preamble), the same fill, restart, its log.
+# Redis: a plain AOF (no RDB preamble), the same fill, $runs restarts.
 redis_args=(--port 16511 --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec
   --aof-use-rdb-preamble no --dir "$work/redis" --daemonize no)
 mkdir -p "$work/redis"
-redis-server "${redis_args[@]}" --logfile "$work/redis-1.log" &
+redis-server "${redis_args[@]}" --logfile "$work/redis-fill.log" &
 wait_port 16511; fill 16511; redis-cli -p 16511 shutdown nosave >/dev/null 2>&1 || true; wait $! || true
-redis-server "${redis_args[@]}" --logfile "$work/redis-2.log" &
-wait_port 16511; redis-cli -p 16511 shutdown nosave >/dev/null 2>&1 || true; wait $! || true
-redis_seconds=$(grep -oE 'loaded from (append only|incr) file[^:]*: [0-9.]+ seconds' "$work/redis-2.log" \
-  | grep -oE '[0-9.]+ seconds' | awk '{s += $1} END {print s}')
+redis_seconds=()
+for run in $(seq "$runs"); do
+  redis-server "${redis_args[@]}" --logfile "$work/redis-$run.log" &
+  wait_port 16511; redis-cli -p 16511 shutdown nosave >/dev/null 2>&1 || true; wait $! || true
+  redis_seconds+=("$(grep -oE 'loaded from (append only|incr) file[^:]*: [0-9.]+ seconds' "$work/redis-$run.log" \
+    | grep -oE '[0-9.]+ seconds' | awk '{s += $1} END {print s}')")
+done
 
-awk -v n="$flux_records" -v fs="$flux_seconds" -v rs="$redis_seconds" 'BEGIN {
-  printf "| server | records | seconds | records/s |\n|---|---:|---:|---:|\n"
-  printf "| Redis | %d | %.3f | %.0f |\n", n, rs, n / rs
-  printf "| fluxkv | %d | %.3f | %.0f |\n", n, fs, n / fs
-  printf "\nfluxkv/Redis: %.2f\n", rs / fs
-}'
+echo "| run | records | Redis s | Redis records/s | fluxkv s | fluxkv records/s | fluxkv/Redis |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for run in $(seq "$runs"); do
+  awk -v r="$run" -v n="$records" -v rs="${redis_seconds[$((run - 1))]}" -v fs="${flux_seconds[$((run - 1))]}" \
+    'BEGIN { printf "| %d | %d | %.3f | %.0f | %.3f | %.0f | %.2f |\n", r, n, rs, n / rs, fs, n / fs, rs / fs }'
+done
