@@ -155,10 +155,16 @@ impl Aof {
                     .append(true)
                     .open(&last.segment.path)
                     .map_err(|e| StoreError::io("opening AOF segment", &last.segment.path, e))?;
-                if let Some(damage) = &last.damage {
+                if last.damage.is_some() {
                     file.set_len(last.valid_len)
-                        .and_then(|()| file.sync_all())
                         .map_err(|e| StoreError::io("truncating AOF", &last.segment.path, e))?;
+                }
+                // What a killed process wrote may still be only in the page
+                // cache: one fsync makes every recovered record durable, as
+                // `durable_seq` below claims.
+                file.sync_all()
+                    .map_err(|e| StoreError::io("fsyncing AOF segment", &last.segment.path, e))?;
+                if let Some(damage) = &last.damage {
                     truncated = Some((
                         last.segment.path.clone(),
                         damage.offset,
