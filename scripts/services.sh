@@ -23,7 +23,7 @@ command -v redis-cli >/dev/null 2>&1 || need_packages+=(redis-tools)
 command -v redis-benchmark >/dev/null 2>&1 || need_packages+=(redis-tools)
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "services: cargo is not on PATH. Install Rust 1.85 or newer (https://rustup.rs) and run this again." >&2
+  echo "services: cargo is not on PATH. Install Rust 1.88 or newer (https://rustup.rs) and run this again." >&2
   exit 1
 fi
 

@@ -41,8 +41,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         aof: AofOptions {
             fsync: config.aof.fsync,
             segment_bytes: config.aof.segment_bytes,
+            ring_events: config.stream.ring_events,
         },
         max_value_bytes: config.resp.max_bulk_len,
+        before_images: config.before_images(),
+        node_id: (!config.node.id.is_empty()).then(|| config.node.id.clone()),
+        epoch: config.node.epoch,
         ..StoreOptions::default()
     };
     let data_dir = config.data_dir.clone();

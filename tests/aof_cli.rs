@@ -95,6 +95,7 @@ fn store_options(segment_bytes: u64) -> StoreOptions {
         aof: AofOptions {
             fsync: FsyncPolicy::No,
             segment_bytes,
+            ..AofOptions::default()
         },
         ..Default::default()
     }

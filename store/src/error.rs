@@ -43,6 +43,14 @@ pub enum StoreError {
         /// The error that poisoned the AOF.
         reason: String,
     },
+    /// A subscriber asked for history the AOF no longer holds.
+    #[error("seq {requested} is no longer in the AOF; the oldest available seq is {oldest}")]
+    SeqUnavailable {
+        /// The seq asked for.
+        requested: u64,
+        /// The oldest seq still available.
+        oldest: u64,
+    },
     /// The store is shutting down and takes no more writes.
     #[error("the store is shutting down")]
     ShuttingDown,

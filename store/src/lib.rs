@@ -13,6 +13,8 @@
 //!   keyspace).
 //! - [`aof`] — records, segments, group-commit writer, recovery.
 //! - `replay` — applying recovered segments to the shards on every core.
+//! - [`stream`] — the change stream: ring of recent batches, AOF catch-up,
+//!   subscriptions.
 //! - [`clock`] — wall-clock time, replaceable in tests.
 //!
 //! # Example
@@ -38,6 +40,7 @@ mod ops;
 mod replay;
 mod shard;
 mod store;
+pub mod stream;
 
 pub use aof::{AofOptions, AofStatus, FsyncPolicy};
 pub use clock::Clock;
@@ -47,3 +50,4 @@ pub use ops::strings::{ExpirySpec, SetCondition, SetOptions, SetOutcome};
 pub use ops::ttl::{Deadline, ExpireCondition};
 pub use shard::{Entry, ShardStats};
 pub use store::{KeyspaceStats, Logged, StartupReport, Store, StoreOptions};
+pub use stream::{Identity, Subscription, SubscriptionStats};

@@ -62,7 +62,7 @@ pub(crate) fn replay_into<R>(
                                 owned,
                                 hasher,
                                 mask,
-                                record::decode_trusted(&job.bytes[offset..]),
+                                record::decode_trusted(&job.bytes[offset..]).0,
                             );
                         }
                         drop(job); // release the segment before reporting

@@ -6,17 +6,19 @@
 //! seq back in [`Logged`] and acknowledges its client only after
 //! [`Store::wait_committed`] — see DESIGN.md, "Data flow of one write".
 
+use crate::aof;
 use crate::aof::record::{Op, RecordRef};
 use crate::aof::{Aof, AofOptions, AofStatus, OpenReport};
 use crate::clock::Clock;
 use crate::error::{Result, StoreError};
 use crate::replay;
 use crate::shard::{Entry, Shard, ShardStats};
+use crate::stream::{Identity, Subscription};
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Store settings.
 #[derive(Debug, Clone)]
@@ -29,6 +31,14 @@ pub struct StoreOptions {
     pub max_value_bytes: usize,
     /// The source of "now" for expiry.
     pub clock: Clock,
+    /// Carry each changed key's previous value (`prev`) in its record and
+    /// change event, when it is at most this many bytes. `None`: off.
+    pub before_images: Option<usize>,
+    /// The node id stamped on change events. `None`: the id kept in
+    /// `<data_dir>/node_id`, created on first start.
+    pub node_id: Option<String>,
+    /// The node's term.
+    pub epoch: u64,
 }
 
 impl Default for StoreOptions {
@@ -38,6 +48,9 @@ impl Default for StoreOptions {
             aof: AofOptions::default(),
             max_value_bytes: 512 << 20,
             clock: Clock::System,
+            before_images: None,
+            node_id: None,
+            epoch: 1,
         }
     }
 }
@@ -87,6 +100,8 @@ pub struct Store {
     pub(crate) aof: Aof,
     pub(crate) clock: Clock,
     pub(crate) max_value_bytes: usize,
+    before_images: Option<usize>,
+    identity: Identity,
     data_dir: PathBuf,
 }
 
@@ -107,6 +122,10 @@ impl Store {
             "shard count must be a power of two"
         );
         let started = Instant::now();
+        let identity = Identity {
+            node: node_id(data_dir, options.node_id.as_deref())?.into(),
+            epoch: options.epoch,
+        };
         let shard_hasher = foldhash::fast::FixedState::with_seed(0x666c_7578_6b76);
         let mut shards: Vec<Shard> = (0..options.shards).map(|_| Shard::default()).collect();
         let threads = replay::thread_count(options.shards);
@@ -120,6 +139,8 @@ impl Store {
             aof,
             clock: options.clock,
             max_value_bytes: options.max_value_bytes,
+            before_images: options.before_images,
+            identity,
             data_dir: data_dir.to_path_buf(),
         };
         let startup = StartupReport {
@@ -148,6 +169,44 @@ impl Store {
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The node id and term stamped on this store's change events.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Follows the change stream from `from_seq` (inclusive; 0: from the
+    /// next write on), delivering a watermark after `watermark_every`
+    /// without events. Fails with [`StoreError::SeqUnavailable`] when the
+    /// AOF no longer holds `from_seq`.
+    pub fn subscribe(&self, from_seq: u64, watermark_every: Duration) -> Result<Subscription> {
+        let from = match from_seq {
+            0 => self.aof.status().last_seq + 1,
+            from => {
+                let oldest = self.oldest_seq()?;
+                if from < oldest {
+                    return Err(StoreError::SeqUnavailable {
+                        requested: from,
+                        oldest,
+                    });
+                }
+                from
+            }
+        };
+        Ok(Subscription::new(
+            self.aof.shared(),
+            self.identity.clone(),
+            from,
+            watermark_every,
+        ))
+    }
+
+    /// The oldest seq the AOF still holds (the next one when it is empty).
+    pub fn oldest_seq(&self) -> Result<u64> {
+        Ok(aof::segment::list(self.aof.dir())?
+            .first()
+            .map_or(1, |s| s.first_seq))
     }
 
     /// "Now" as the store sees it, Unix ms.
@@ -259,6 +318,13 @@ impl Store {
         seq
     }
 
+    /// The before-image a record carries: the current value, when
+    /// before-images are on and it fits their size cap.
+    fn before_image<'e>(&self, current: Option<&'e Entry>) -> Option<&'e [u8]> {
+        let cap = self.before_images?;
+        current.map(|e| &e.value[..]).filter(|v| v.len() <= cap)
+    }
+
     /// Logs and applies a new state for `key`. A deadline already in the
     /// past makes it a delete (as Redis does), so no expired value is ever
     /// written.
@@ -279,6 +345,7 @@ impl Store {
             key,
             value: Some(&entry.value),
             expire_at_ms: entry.expire_at_ms,
+            prev: self.before_image(shard.get(key)),
         })?;
         shard.put(key, entry);
         Ok(Some(seq))
@@ -292,9 +359,9 @@ impl Store {
         now: u64,
         op: Op,
     ) -> Result<Option<u64>> {
-        if shard.get(key).is_none() {
+        let Some(current) = shard.get(key) else {
             return Ok(None);
-        }
+        };
         let seq = self.aof.append(RecordRef {
             seq: 0,
             ts_ms: now,
@@ -302,6 +369,7 @@ impl Store {
             key,
             value: None,
             expire_at_ms: None,
+            prev: self.before_image(Some(current)),
         })?;
         shard.remove(key);
         Ok(Some(seq))
@@ -364,4 +432,30 @@ impl ShardSet<'_> {
             .expect("shard was locked");
         &mut self.guards[pos].1
     }
+}
+
+/// The node id: configured, or kept in `<data_dir>/node_id` (created on
+/// first start, written atomically), so consumers deduplicating by
+/// `(node, epoch, seq)` see the same id across restarts.
+fn node_id(data_dir: &Path, configured: Option<&str>) -> Result<String> {
+    if let Some(id) = configured {
+        return Ok(id.to_string());
+    }
+    let path = data_dir.join("node_id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::io("reading the node id", &path, e)),
+    }
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| StoreError::io("creating the data directory", data_dir, e))?;
+    let id = format!("node-{:08x}", rand::random::<u32>());
+    let tmp = data_dir.join("node_id.tmp");
+    std::fs::write(&tmp, format!("{id}\n"))
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| StoreError::io("writing the node id", &path, e))?;
+    aof::segment::sync_dir(data_dir)?;
+    Ok(id)
 }

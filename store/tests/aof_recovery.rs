@@ -24,6 +24,7 @@ fn options(clock: &Clock, segment_bytes: u64) -> StoreOptions {
         aof: AofOptions {
             fsync: FsyncPolicy::No,
             segment_bytes,
+            ..AofOptions::default()
         },
         clock: clock.clone(),
         ..StoreOptions::default()

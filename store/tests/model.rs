@@ -627,6 +627,9 @@ fn options(clock: &Clock, shards: usize) -> StoreOptions {
         },
         max_value_bytes: MAX_VALUE,
         clock: clock.clone(),
+        // Exercised for their encoding and replay; the model ignores them.
+        before_images: Some(16),
+        ..StoreOptions::default()
     }
 }
 

@@ -20,7 +20,7 @@ use parking_lot::{Condvar, Mutex};
 use record::RecordRef;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
@@ -31,6 +31,9 @@ pub struct AofOptions {
     pub fsync: FsyncPolicy,
     /// A segment is closed and a new one started past this size.
     pub segment_bytes: u64,
+    /// Committed events kept in memory for change-stream subscribers that
+    /// keep up; those further behind read the AOF.
+    pub ring_events: usize,
 }
 
 impl Default for AofOptions {
@@ -38,6 +41,7 @@ impl Default for AofOptions {
         AofOptions {
             fsync: FsyncPolicy::Everysec,
             segment_bytes: 64 << 20,
+            ring_events: 65_536,
         }
     }
 }
@@ -72,20 +76,24 @@ pub(crate) struct Pending {
 }
 
 pub(crate) struct Shared {
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     options: AofOptions,
     /// Held by appenders inside a shard lock, so it must stay short: encode
     /// one record, never I/O. A `parking_lot` mutex never needs `.await`.
     pending: Mutex<Pending>,
     wake_writer: Condvar,
     wake_syncer: Condvar,
-    committed_seq: AtomicU64,
+    pub(crate) committed_seq: AtomicU64,
     durable_seq: AtomicU64,
     total_bytes: AtomicU64,
     segments: AtomicU64,
-    /// Woken after every write so waiting connections can acknowledge.
-    progress: tokio::sync::Notify,
-    poisoned: OnceLock<String>,
+    /// Woken after every write so waiting connections can acknowledge and
+    /// subscribers can read on.
+    pub(crate) progress: tokio::sync::Notify,
+    pub(crate) poisoned: OnceLock<String>,
+    /// Recent committed batches for subscribers (filled only while any).
+    pub(crate) ring: crate::stream::ring::Ring,
+    pub(crate) subscribers: AtomicUsize,
     /// The segment being written, for the `everysec` syncer.
     current: Mutex<(PathBuf, Arc<File>)>,
     /// The right to write: held for one group commit at a time.
@@ -201,6 +209,8 @@ impl Aof {
             segments: AtomicU64::new(recovered.segments.len().max(1) as u64),
             progress: tokio::sync::Notify::new(),
             poisoned: OnceLock::new(),
+            ring: crate::stream::ring::Ring::new(options.ring_events),
+            subscribers: AtomicUsize::new(0),
             current: Mutex::new((path, output.file.clone())),
             output: Mutex::new(output),
         });
@@ -324,6 +334,11 @@ impl Aof {
     /// The directory holding the segments.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
+    }
+
+    /// The state subscribers follow.
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
     }
 }
 

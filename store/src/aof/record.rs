@@ -6,12 +6,11 @@
 //! body   = seq:u64 | ts_ms:u64 | op:u8 | flags:u8 | key_len:u32 | key
 //!          [ | value_len:u32 | value ]            (op = set)
 //!          [ | expire_at_ms:u64 ]                 (flags & HAS_EXPIRY)
+//!          [ | prev_len:u32 | prev ]              (flags & HAS_PREV)
 //! ```
 //!
 //! Records are decoded as borrowed views into the segment buffer, so
 //! recovery touches each byte once and allocates only what the map keeps.
-
-use serde::Serialize;
 
 /// Bytes before the body: length and checksum.
 pub const FRAME_HEADER_LEN: usize = 8;
@@ -20,57 +19,9 @@ pub const MAX_BODY_LEN: usize = 1 << 30;
 
 const FIXED_BODY_LEN: usize = 8 + 8 + 1 + 1 + 4;
 const HAS_EXPIRY: u8 = 1;
+const HAS_PREV: u8 = 2;
 
-/// What a record did to its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Op {
-    /// The key now holds `value` (and `expire_at_ms`, if any): creation,
-    /// update, or a TTL change, always as the resulting absolute state.
-    Set,
-    /// The key was deleted by a client.
-    Del,
-    /// The key reached its expiry time and was removed.
-    Expire,
-    /// The key was removed to free memory.
-    Evict,
-    /// Every key was removed (FLUSHALL); the key field is empty.
-    Flush,
-}
-
-impl Op {
-    fn code(self) -> u8 {
-        match self {
-            Op::Set => 1,
-            Op::Del => 2,
-            Op::Expire => 3,
-            Op::Evict => 4,
-            Op::Flush => 5,
-        }
-    }
-
-    fn from_code(code: u8) -> Option<Op> {
-        Some(match code {
-            1 => Op::Set,
-            2 => Op::Del,
-            3 => Op::Expire,
-            4 => Op::Evict,
-            5 => Op::Flush,
-            _ => return None,
-        })
-    }
-
-    /// The op's name as used in logs, dumps and change events.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Set => "set",
-            Op::Del => "del",
-            Op::Expire => "expire",
-            Op::Evict => "evict",
-            Op::Flush => "flush",
-        }
-    }
-}
+pub use fluxkv_schemas::Op;
 
 /// A decoded record, borrowing key and value from the buffer it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +38,8 @@ pub struct RecordRef<'a> {
     pub value: Option<&'a [u8]>,
     /// Absolute expiry of the new value, Unix milliseconds.
     pub expire_at_ms: Option<u64>,
+    /// The value before the change, when before-images are on.
+    pub prev: Option<&'a [u8]>,
 }
 
 /// Why bytes could not be decoded as a record.
@@ -105,7 +58,8 @@ pub enum DecodeError {
 pub fn encode(out: &mut Vec<u8>, rec: &RecordRef<'_>) {
     let value_len = rec.value.map_or(0, |v| 4 + v.len());
     let expiry_len = if rec.expire_at_ms.is_some() { 8 } else { 0 };
-    let body_len = FIXED_BODY_LEN + rec.key.len() + value_len + expiry_len;
+    let prev_len = rec.prev.map_or(0, |p| 4 + p.len());
+    let body_len = FIXED_BODY_LEN + rec.key.len() + value_len + expiry_len + prev_len;
     out.reserve(FRAME_HEADER_LEN + body_len);
     let start = out.len();
     out.extend_from_slice(&(body_len as u32).to_le_bytes());
@@ -113,11 +67,14 @@ pub fn encode(out: &mut Vec<u8>, rec: &RecordRef<'_>) {
     out.extend_from_slice(&rec.seq.to_le_bytes());
     out.extend_from_slice(&rec.ts_ms.to_le_bytes());
     out.push(rec.op.code());
-    out.push(if rec.expire_at_ms.is_some() {
-        HAS_EXPIRY
-    } else {
-        0
-    });
+    let mut flags = 0;
+    if rec.expire_at_ms.is_some() {
+        flags |= HAS_EXPIRY;
+    }
+    if rec.prev.is_some() {
+        flags |= HAS_PREV;
+    }
+    out.push(flags);
     out.extend_from_slice(&(rec.key.len() as u32).to_le_bytes());
     out.extend_from_slice(rec.key);
     if let Some(value) = rec.value {
@@ -126,6 +83,10 @@ pub fn encode(out: &mut Vec<u8>, rec: &RecordRef<'_>) {
     }
     if let Some(at) = rec.expire_at_ms {
         out.extend_from_slice(&at.to_le_bytes());
+    }
+    if let Some(prev) = rec.prev {
+        out.extend_from_slice(&(prev.len() as u32).to_le_bytes());
+        out.extend_from_slice(prev);
     }
     let crc = checksum(&out[start..start + 4], &out[start + FRAME_HEADER_LEN..]);
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
@@ -138,6 +99,7 @@ pub fn encoded_len(rec: &RecordRef<'_>) -> usize {
         + rec.key.len()
         + rec.value.map_or(0, |v| 4 + v.len())
         + if rec.expire_at_ms.is_some() { 8 } else { 0 }
+        + rec.prev.map_or(0, |p| 4 + p.len())
 }
 
 /// Decodes the record at the start of `buf`; returns it and its frame length.
@@ -166,14 +128,17 @@ pub fn decode(buf: &[u8]) -> Result<(RecordRef<'_>, usize), DecodeError> {
 }
 
 /// Decodes a frame that a scan has already validated (checksum and all),
-/// skipping the checksum: replay threads re-walk validated segments.
+/// skipping the checksum: replay threads and subscribers re-walk validated
+/// buffers. Returns the record and its frame length.
 ///
 /// # Panics
 /// If the frame is not a valid record — only possible if the caller breaks
 /// the contract.
-pub fn decode_trusted(buf: &[u8]) -> RecordRef<'_> {
+pub fn decode_trusted(buf: &[u8]) -> (RecordRef<'_>, usize) {
     let body_len = u32::from_le_bytes(buf[0..4].try_into().expect("4 bytes")) as usize;
-    decode_body(&buf[FRAME_HEADER_LEN..FRAME_HEADER_LEN + body_len]).expect("frame was validated")
+    let frame_len = FRAME_HEADER_LEN + body_len;
+    let rec = decode_body(&buf[FRAME_HEADER_LEN..frame_len]).expect("frame was validated");
+    (rec, frame_len)
 }
 
 fn decode_body(body: &[u8]) -> Result<RecordRef<'_>, DecodeError> {
@@ -197,6 +162,12 @@ fn decode_body(body: &[u8]) -> Result<RecordRef<'_>, DecodeError> {
     } else {
         None
     };
+    let prev = if flags & HAS_PREV != 0 {
+        let len = cursor.u32()? as usize;
+        Some(cursor.bytes(len)?)
+    } else {
+        None
+    };
     if cursor.pos != body.len() {
         return Err(DecodeError::Invalid(format!(
             "{} trailing bytes after the record body",
@@ -210,6 +181,7 @@ fn decode_body(body: &[u8]) -> Result<RecordRef<'_>, DecodeError> {
         key,
         value,
         expire_at_ms,
+        prev,
     })
 }
 
@@ -271,11 +243,13 @@ mod tests {
         fn round_trip(seq: u64, ts_ms: u64, op in op_strategy(),
                       key in proptest::collection::vec(any::<u8>(), 0..64),
                       value in proptest::collection::vec(any::<u8>(), 0..256),
-                      expire_at_ms: Option<u64>) {
+                      expire_at_ms: Option<u64>,
+                      prev: Option<Vec<u8>>) {
             let rec = RecordRef {
                 seq, ts_ms, op, key: &key,
                 value: (op == Op::Set).then_some(value.as_slice()),
                 expire_at_ms,
+                prev: prev.as_deref(),
             };
             let mut buf = Vec::new();
             encode(&mut buf, &rec);
@@ -295,6 +269,7 @@ mod tests {
             key: b"user:42",
             value: Some(b"hello"),
             expire_at_ms: Some(1_800_000_000_000),
+            prev: Some(b"older"),
         };
         let mut buf = Vec::new();
         encode(&mut buf, &rec);

@@ -92,6 +92,12 @@ fn write_batch(
             .map_err(|e| StoreError::io("fsyncing AOF", &output.path, e))?;
         shared.durable_seq.store(last_seq, Ordering::Release);
     }
+    // In the file (and fsynced under `always`): now subscribers may see it.
+    if shared.subscribers.load(Ordering::Acquire) > 0 {
+        shared.ring.publish(first_seq, last_seq, &output.batch);
+    } else {
+        shared.ring.clear();
+    }
     shared.committed_seq.store(last_seq, Ordering::Release);
     shared.progress.notify_waiters();
     Ok(())

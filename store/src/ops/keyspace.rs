@@ -88,6 +88,7 @@ impl Store {
             key: &[],
             value: None,
             expire_at_ms: None,
+            prev: None,
         })?;
         guards.iter_mut().for_each(|shard| shard.clear());
         Ok(Logged {
