@@ -26,4 +26,21 @@ pub enum IngestError {
         #[source]
         source: std::io::Error,
     },
+    /// The gRPC transport failed for good.
+    #[error("the gRPC server on {addr} failed: {source}")]
+    Grpc {
+        /// The listening address.
+        addr: SocketAddr,
+        /// Why it failed.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The reflection service could not read the compiled-in descriptors
+    /// (a build problem, not a runtime one).
+    #[error("cannot build the gRPC reflection service: {source}")]
+    Reflection {
+        /// What was wrong with the descriptors.
+        #[source]
+        source: tonic_reflection::server::Error,
+    },
 }

@@ -157,7 +157,9 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
         .await;
 }
 
-fn is_transient(err: &std::io::Error) -> bool {
+/// Accept errors that concern one connection (or a momentary fd
+/// shortage), after which accepting goes on.
+pub(crate) fn is_transient(err: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(
         err.kind(),

@@ -204,9 +204,12 @@ impl Store {
 
     /// The oldest seq the AOF still holds (the next one when it is empty).
     pub fn oldest_seq(&self) -> Result<u64> {
-        Ok(aof::segment::list(self.aof.dir())?
-            .first()
-            .map_or(1, |s| s.first_seq))
+        Ok(self.aof_segments()?.first().map_or(1, |s| s.first_seq))
+    }
+
+    /// The AOF's segment files, oldest first. Blocking: it lists a directory.
+    pub fn aof_segments(&self) -> Result<Vec<aof::segment::Segment>> {
+        aof::segment::list(self.aof.dir())
     }
 
     /// "Now" as the store sees it, Unix ms.

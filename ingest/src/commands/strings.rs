@@ -186,7 +186,7 @@ pub(crate) fn mget(ctx: &mut Context<'_>, argv: &[&[u8]]) -> CommandResult {
 type Pairs<'a> = Vec<(&'a [u8], &'a [u8])>;
 
 fn pairs<'a>(argv: &[&'a [u8]], command: &str) -> Result<Pairs<'a>, CommandError> {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return Err(CommandError::new(format!(
             "ERR wrong number of arguments for '{command}' command"
         )));
