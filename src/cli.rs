@@ -16,6 +16,9 @@ pub(crate) enum Command {
     Serve(crate::serve::ServeArgs),
     /// Inspect and repair AOF segments (like redis-check-aof).
     Aof(crate::aof_tool::AofArgs),
-    /// Load-test any Redis-protocol server.
+    /// Load-test a node: any Redis-protocol server, or fluxkv's gRPC API
+    /// (--grpc) and its change-event delivery (--watch-latency).
     Bench(crate::bench::BenchArgs),
+    /// Print the node's change stream (gRPC Watch), one event per line.
+    Watch(crate::watch::WatchArgs),
 }

@@ -8,6 +8,7 @@ mod bench;
 mod cli;
 mod config;
 mod serve;
+mod watch;
 
 use clap::Parser;
 
@@ -23,6 +24,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Aof(args) => aof_tool::run(args),
         cli::Command::Bench(args) => bench::run(args),
+        cli::Command::Watch(args) => watch::run(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

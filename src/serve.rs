@@ -3,7 +3,9 @@
 
 use crate::config::{Config, Overrides};
 use anyhow::Context;
-use fluxkv_ingest::{Limits, RespConfig, RespServer};
+use fluxkv_ingest::{
+    GrpcConfig, GrpcServer, HttpConfig, HttpServer, IngestError, Limits, RespConfig, RespServer,
+};
 use fluxkv_store::{AofOptions, Store, StoreOptions};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,14 +80,37 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         },
         max_clients: config.resp.max_clients,
     };
-    let server = RespServer::bind(resp, store.clone()).await?;
+    let watermark_interval = Duration::from_millis(config.stream.watermark_ms);
+    let grpc = GrpcConfig {
+        addr: config.grpc.addr.clone(),
+        watermark_interval,
+        ..GrpcConfig::default()
+    };
+    let http = HttpConfig {
+        addr: config.http.addr.clone(),
+        max_body_bytes: config.http.max_body_bytes,
+        watermark_interval,
+        ..HttpConfig::default()
+    };
+    let resp = RespServer::bind(resp, store.clone()).await?;
+    let grpc = GrpcServer::bind(grpc, store.clone()).await?;
+    let http = HttpServer::bind(http, store.clone()).await?;
     tracing::info!(
-        resp = %server.local_addr(),
+        resp = %resp.local_addr(),
+        grpc = %grpc.local_addr(),
+        http = %http.local_addr(),
+        node = %store.identity().node,
         fsync = %config.aof.fsync,
         data_dir = %config.data_dir.display(),
         "ready to accept connections"
     );
-    let served = server.run(shutdown.clone()).await;
+    // A server that fails stops the others: the node is down, not half up.
+    let (resp, grpc, http) = tokio::join!(
+        stop_all_on_error(resp.run(shutdown.clone()), &shutdown),
+        stop_all_on_error(grpc.run(shutdown.clone()), &shutdown),
+        stop_all_on_error(http.run(shutdown.clone()), &shutdown),
+    );
+    let served = resp.and(grpc).and(http);
     shutdown.cancel();
     let _ = expiry.await;
     let closed = tokio::task::spawn_blocking(move || store.close()).await?;
@@ -93,6 +118,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     closed.context("flushing the AOF at shutdown")?;
     tracing::info!("AOF flushed and fsynced; bye");
     Ok(())
+}
+
+async fn stop_all_on_error(
+    server: impl std::future::Future<Output = Result<(), IngestError>>,
+    shutdown: &CancellationToken,
+) -> Result<(), IngestError> {
+    let result = server.await;
+    if let Err(err) = &result {
+        tracing::error!(error = %err, "a server failed; shutting down");
+        shutdown.cancel();
+    }
+    result
 }
 
 async fn watch_signals(shutdown: CancellationToken) {

@@ -50,7 +50,15 @@ fn invalid_values_are_errors() {
 fn data_dir_defaults_to_dot_data() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_fluxkv"))
-        .args(["serve", "--resp-addr", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--resp-addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
         .current_dir(dir.path())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -109,7 +117,16 @@ fn sigterm_shuts_down_even_when_the_log_reader_is_gone() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_fluxkv"))
-        .args(["serve", "--resp-addr", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--resp-addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .env_remove("RUST_LOG")
         .stderr(std::process::Stdio::piped())

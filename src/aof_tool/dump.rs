@@ -16,12 +16,14 @@ pub(crate) const AFTER_HELP: &str = r#"Output: one JSON object per line, in seq 
   {"seq":7,"ts_ms":1700000000000,"op":"set","key":"user:1","value":"alice","expire_at_ms":1700000060000}
   {"seq":8,"ts_ms":1700000000005,"op":"del","key":"user:1"}
 op is set, del, expire, evict or flush. "value" is present on set records
-only, "expire_at_ms" only when the key has a deadline; flush records have the
+only, "expire_at_ms" only when the key has a deadline, "prev" (the value
+before the change) only when before-images are on; flush records have the
 key "". ts_ms and expire_at_ms are Unix milliseconds.
 
-Encoding: "key" and "value" hold the bytes as UTF-8 text when both are valid
-UTF-8. When either is not, both are base64 (standard alphabet, padded) and
-the line has "encoding":"base64". Lines without "encoding" are UTF-8.
+Encoding: "key", "value" and "prev" hold the bytes as UTF-8 text when all
+are valid UTF-8. When any is not, all are base64 (standard alphabet,
+padded) and the line has "encoding":"base64". Lines without "encoding" are
+UTF-8 — the rule change events use too (docs/EVENTS.md).
 
 --prefix matches the start of the raw key bytes; flush records (which remove
 every key) are always included.
@@ -69,19 +71,27 @@ pub(crate) struct DumpLine<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     expire_at_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    prev: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     encoding: Option<&'static str>,
 }
 
 impl<'a> DumpLine<'a> {
     /// The line for `rec`, in the encoding [`AFTER_HELP`] describes.
     pub(crate) fn new(rec: &RecordRef<'a>) -> DumpLine<'a> {
-        let key = std::str::from_utf8(rec.key);
-        let value = rec.value.map(std::str::from_utf8).transpose();
-        let (key, value, encoding) = match (key, value) {
-            (Ok(key), Ok(value)) => (Cow::Borrowed(key), value.map(Cow::Borrowed), None),
+        let text = |bytes: &'a [u8]| std::str::from_utf8(bytes).map(Cow::Borrowed);
+        let utf8 = (
+            text(rec.key),
+            rec.value.map(text).transpose(),
+            rec.prev.map(text).transpose(),
+        );
+        let base64 = |bytes: &[u8]| Cow::Owned(STANDARD.encode(bytes));
+        let (key, value, prev, encoding) = match utf8 {
+            (Ok(key), Ok(value), Ok(prev)) => (key, value, prev, None),
             _ => (
-                Cow::Owned(STANDARD.encode(rec.key)),
-                rec.value.map(|v| Cow::Owned(STANDARD.encode(v))),
+                base64(rec.key),
+                rec.value.map(base64),
+                rec.prev.map(base64),
                 Some("base64"),
             ),
         };
@@ -92,6 +102,7 @@ impl<'a> DumpLine<'a> {
             key,
             value,
             expire_at_ms: rec.expire_at_ms,
+            prev,
             encoding,
         }
     }
@@ -112,11 +123,11 @@ pub(crate) fn run(dir: &Path, args: &DumpArgs, out: &mut Out) -> anyhow::Result<
             break;
         }
         // Every record of this segment is below the next segment's first seq.
-        if let (Some(from), Some(after)) = (args.from_seq, remaining.get(1)) {
-            if after.first_seq <= from {
-                scanner.skip();
-                continue;
-            }
+        if let (Some(from), Some(after)) = (args.from_seq, remaining.get(1))
+            && after.first_seq <= from
+        {
+            scanner.skip();
+            continue;
         }
         let segment = scanner
             .scan_next(|rec| {

@@ -29,9 +29,7 @@ impl Tally {
             requests: 0,
             errors: 0,
             first_error: None,
-            // 3 significant digits: 0.1% error, a few tens of KiB per histogram.
-            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-                .expect("static histogram bounds are valid"),
+            latency_us: micros_histogram(),
         }
     }
 
@@ -62,16 +60,32 @@ impl Tally {
     }
 }
 
+/// How requests reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Protocol {
+    /// The Redis protocol, over one TCP connection per `--connections`.
+    Resp,
+    /// fluxkv's gRPC KV API, over `--connections` HTTP/2 channels.
+    Grpc,
+}
+
 /// What was run, echoed in the report so a JSON result stands on its own.
 #[derive(Debug, Serialize)]
 pub(crate) struct Setup {
     pub(crate) server: String,
+    pub(crate) protocol: Protocol,
     pub(crate) workload: Workload,
     /// Only meaningful (and only present) for the `mix` workload.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) read_ratio: Option<f64>,
     pub(crate) connections: usize,
-    pub(crate) pipeline: usize,
+    /// RESP only: requests per batch on each connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) pipeline: Option<usize>,
+    /// gRPC only: requests outstanding at once across all channels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) in_flight: Option<usize>,
     pub(crate) keyspace: u64,
     pub(crate) value_size: usize,
 }
@@ -90,7 +104,7 @@ pub(crate) struct Report {
 
 /// Latency summary in milliseconds.
 #[derive(Debug, Serialize)]
-struct Latency {
+pub(crate) struct Latency {
     avg: f64,
     p50: f64,
     p90: f64,
@@ -99,11 +113,40 @@ struct Latency {
     max: f64,
 }
 
+impl Latency {
+    /// The summary of a histogram of microseconds.
+    pub(crate) fn from_micros(histogram: &Histogram<u64>) -> Self {
+        let quantile_ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+        Latency {
+            avg: histogram.mean() / 1000.0,
+            p50: quantile_ms(0.50),
+            p90: quantile_ms(0.90),
+            p99: quantile_ms(0.99),
+            p99_9: quantile_ms(0.999),
+            max: histogram.max() as f64 / 1000.0,
+        }
+    }
+}
+
+impl fmt::Display for Latency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "avg {:.3}  p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
+            self.avg, self.p50, self.p90, self.p99, self.p99_9, self.max
+        )
+    }
+}
+
+/// A histogram of microseconds from 1 µs to an hour, 3 significant digits
+/// (0.1% error, a few tens of KiB); slower values are clamped, not dropped.
+pub(crate) fn micros_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static histogram bounds are valid")
+}
+
 impl Report {
     pub(crate) fn new(setup: Setup, tally: Tally, elapsed: Duration) -> Self {
         let elapsed_secs = elapsed.as_secs_f64();
-        let histogram = &tally.latency_us;
-        let quantile_ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
         Self {
             setup,
             requests: tally.requests,
@@ -115,14 +158,7 @@ impl Report {
             } else {
                 0.0
             },
-            latency_ms: Latency {
-                avg: histogram.mean() / 1000.0,
-                p50: quantile_ms(0.50),
-                p90: quantile_ms(0.90),
-                p99: quantile_ms(0.99),
-                p99_9: quantile_ms(0.999),
-                max: histogram.max() as f64 / 1000.0,
-            },
+            latency_ms: Latency::from_micros(&tally.latency_us),
         }
     }
 
@@ -145,17 +181,24 @@ impl fmt::Display for Report {
             "{name}: {:.2} requests per second, {} requests in {:.3} s, {} errors",
             self.throughput_rps, self.requests, self.elapsed_secs, self.errors
         )?;
+        let transport = match setup.protocol {
+            Protocol::Resp => format!(
+                "{} connections, pipeline {}",
+                setup.connections,
+                setup.pipeline.unwrap_or(1)
+            ),
+            Protocol::Grpc => format!(
+                "gRPC, {} channels, {} in flight",
+                setup.connections,
+                setup.in_flight.unwrap_or(0)
+            ),
+        };
         writeln!(
             f,
-            "  server {}, {} connections, pipeline {}, keyspace {}, {}-byte values",
-            setup.server, setup.connections, setup.pipeline, setup.keyspace, setup.value_size
+            "  server {}, {transport}, keyspace {}, {}-byte values",
+            setup.server, setup.keyspace, setup.value_size
         )?;
-        let l = &self.latency_ms;
-        write!(
-            f,
-            "  latency ms: avg {:.3}  p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
-            l.avg, l.p50, l.p90, l.p99, l.p99_9, l.max
-        )?;
+        write!(f, "  latency ms: {}", self.latency_ms)?;
         if let Some(error) = &self.first_error {
             write!(f, "\n  first error: {error}")?;
         }
@@ -170,10 +213,12 @@ mod tests {
     fn setup() -> Setup {
         Setup {
             server: "127.0.0.1:6380".to_owned(),
+            protocol: Protocol::Resp,
             workload: Workload::Set,
             read_ratio: None,
             connections: 2,
-            pipeline: 1,
+            pipeline: Some(1),
+            in_flight: None,
             keyspace: 10,
             value_size: 3,
         }
@@ -204,6 +249,9 @@ mod tests {
         assert_eq!(json["workload"], "set");
         assert_eq!(json["requests"], 0);
         assert!(json.get("read_ratio").is_none());
+        assert_eq!(json["protocol"], "resp");
+        assert_eq!(json["pipeline"], 1);
+        assert!(json.get("in_flight").is_none());
         assert!(json["latency_ms"]["p99_9"].is_number());
     }
 }

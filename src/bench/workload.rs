@@ -1,6 +1,8 @@
 //! What the load is made of: the workload choice, random key selection and
-//! the RESP encoding of a pipeline batch into a reusable buffer.
+//! the RESP encoding of a pipeline batch into a reusable buffer, and the same
+//! requests as gRPC messages.
 
+use bytes::Bytes;
 use rand::Rng;
 use rand::rngs::SmallRng;
 
@@ -99,6 +101,64 @@ impl Encoder {
     }
 }
 
+/// One request of a gRPC run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Request {
+    Get(Bytes),
+    Set(Bytes),
+}
+
+/// Draws gRPC requests: the same keys and GET/SET choice as [`Encoder`],
+/// as messages instead of RESP bytes.
+#[derive(Debug)]
+pub(crate) struct Requests {
+    prefix: Vec<u8>,
+    keyspace: u64,
+    /// Probability that a request is a GET (1 for `get`, 0 for `set`).
+    read_ratio: f64,
+}
+
+impl Requests {
+    /// `keyspace` must be in `1..=MAX_KEYSPACE` and `read_ratio` in `0..=1`
+    /// (the caller validates both).
+    pub(crate) fn new(
+        workload: Workload,
+        read_ratio: f64,
+        keyspace: u64,
+        key_prefix: &str,
+    ) -> Self {
+        debug_assert!((1..=MAX_KEYSPACE).contains(&keyspace));
+        let read_ratio = match workload {
+            Workload::Set => 0.0,
+            Workload::Get => 1.0,
+            Workload::Mix => read_ratio,
+        };
+        Self {
+            prefix: key_prefix.as_bytes().to_vec(),
+            keyspace,
+            read_ratio,
+        }
+    }
+
+    /// The next request, on a uniformly random key.
+    pub(crate) fn next(&self, rng: &mut SmallRng) -> Request {
+        let mut key = Vec::with_capacity(self.prefix.len() + KEY_DIGITS);
+        key.extend_from_slice(&self.prefix);
+        push_key_digits(&mut key, rng.random_range(0..self.keyspace));
+        if rng.random::<f64>() < self.read_ratio {
+            Request::Get(key.into())
+        } else {
+            Request::Set(key.into())
+        }
+    }
+}
+
+/// A value of `size` bytes: a run of 'x', like redis-benchmark's (its
+/// content does not matter to the server, only its size).
+pub(crate) fn value(size: usize) -> Bytes {
+    vec![b'x'; size].into()
+}
+
 /// Appends `n` as exactly [`KEY_DIGITS`] zero-padded decimal digits.
 fn push_key_digits(buf: &mut Vec<u8>, mut n: u64) {
     let mut digits = [b'0'; KEY_DIGITS];
@@ -159,6 +219,27 @@ mod tests {
         let sets = text.matches("SET").count();
         assert_eq!(gets + sets, 200);
         assert!(gets > 0 && sets > 0);
+    }
+
+    #[test]
+    fn grpc_requests_use_the_same_keys() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let sets = Requests::new(Workload::Set, 0.5, 1, "key:");
+        assert_eq!(
+            sets.next(&mut rng),
+            Request::Set(Bytes::from_static(b"key:000000000000"))
+        );
+        let gets = Requests::new(Workload::Get, 0.0, 1, "p");
+        assert_eq!(
+            gets.next(&mut rng),
+            Request::Get(Bytes::from_static(b"p000000000000"))
+        );
+        let mix = Requests::new(Workload::Mix, 0.5, 100, "k");
+        let reads = (0..200)
+            .filter(|_| matches!(mix.next(&mut rng), Request::Get(_)))
+            .count();
+        assert!(reads > 0 && reads < 200, "{reads}");
+        assert_eq!(value(3), Bytes::from_static(b"xxx"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Starting `fluxkv serve` as a child process, the way an operator would,
-//! on an ephemeral port read back from its "ready" log line.
+//! on ephemeral ports (RESP, gRPC, HTTP) read back from its "ready" log
+//! line.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -13,7 +14,12 @@ use std::time::Duration;
 /// A running `fluxkv serve`; killed (SIGKILL) on drop if still running.
 pub struct Node {
     pub child: Child,
+    /// The RESP address.
     pub addr: SocketAddr,
+    /// The gRPC address, when the ready line names one (`grpc=`).
+    pub grpc_addr: Option<SocketAddr>,
+    /// The HTTP address, when the ready line names one (`http=`).
+    pub http_addr: Option<SocketAddr>,
     pub data_dir: PathBuf,
     log: mpsc::Receiver<String>,
 }
@@ -21,12 +27,21 @@ pub struct Node {
 impl Node {
     /// Starts a node on `data_dir` with extra flags, waiting until it
     /// listens. Panics with the node's log if it does not come up.
+    /// Every listener is on an ephemeral port (so nodes of parallel tests
+    /// never collide on a default port) unless `extra` names its address.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fluxkv"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fluxkv"));
+        command
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--resp-addr", "127.0.0.1:0", "--log-level", "info"])
+            .args(["--log-level", "info"]);
+        for flag in ["--resp-addr", "--grpc-addr", "--http-addr"] {
+            if !extra.contains(&flag) {
+                command.args([flag, "127.0.0.1:0"]);
+            }
+        }
+        let mut child = command
             .args(extra)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
@@ -47,15 +62,13 @@ impl Node {
             match rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(line) => {
                     if line.contains("ready to accept connections") {
-                        let addr = line
-                            .split_whitespace()
-                            .find_map(|field| field.strip_prefix("resp="))
-                            .expect("ready line names the resp address")
-                            .parse()
-                            .expect("resp address parses");
+                        let addr =
+                            ready_field(&line, "resp").expect("ready line names the resp address");
                         return Node {
                             child,
                             addr,
+                            grpc_addr: ready_field(&line, "grpc"),
+                            http_addr: ready_field(&line, "http"),
                             data_dir: data_dir.to_path_buf(),
                             log: rx,
                         };
@@ -79,6 +92,15 @@ impl Node {
         format!("redis://{}/", self.addr)
     }
 
+    /// The gRPC URL of the node (`http://host:port`); panics with a clear
+    /// message when the node does not serve gRPC.
+    pub fn grpc_url(&self) -> String {
+        let addr = self
+            .grpc_addr
+            .expect("the node's ready line names no grpc= address: does `fluxkv serve` run gRPC?");
+        format!("http://{addr}")
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub fn kill_9(mut self) {
         self.child.kill().expect("SIGKILL");
@@ -97,6 +119,17 @@ impl Node {
         let lines = self.log.try_iter().collect();
         (exit, lines)
     }
+}
+
+/// The address in the ready line's `name=` field, if there is one.
+fn ready_field(line: &str, name: &str) -> Option<SocketAddr> {
+    let prefix = format!("{name}=");
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix(&prefix))
+        .map(|addr| {
+            addr.parse()
+                .unwrap_or_else(|e| panic!("{name} address {addr:?} in the ready line: {e}"))
+        })
 }
 
 impl Drop for Node {

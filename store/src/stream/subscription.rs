@@ -97,14 +97,17 @@ impl Subscription {
                     reason: reason.clone(),
                 });
             }
-            if tokio::time::timeout(self.watermark_every, notified)
+            let idle = tokio::time::timeout(self.watermark_every, notified)
                 .await
-                .is_err()
-            {
+                .is_err();
+            // A write may land as the timeout fires: deliver it first. A
+            // watermark only ever claims what was delivered, so resuming
+            // after it (SSE's Last-Event-ID) cannot skip an event.
+            if idle && self.aof.committed_seq.load(Ordering::Acquire) < self.next_seq {
                 return Ok(StreamItem::Watermark(Watermark {
                     node: self.identity.node.clone(),
                     epoch: self.identity.epoch,
-                    last_seq: self.aof.committed_seq.load(Ordering::Acquire),
+                    last_seq: self.next_seq - 1,
                     ts_ms: crate::Clock::System.now_ms(),
                 }));
             }
