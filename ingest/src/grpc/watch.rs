@@ -84,7 +84,7 @@ impl watch_server::Watch for WatchService {
         )
         .map_err(store_status)?;
         let stream = watch.into_stream().map(|item| match item {
-            Ok(item) => Ok(WatchResponse::from(&item)),
+            Ok(item) => Ok(WatchResponse::from(item)),
             Err(err) => Err(store_status(err)),
         });
         Ok(Response::new(Box::pin(stream)))
