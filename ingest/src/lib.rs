@@ -58,6 +58,7 @@ mod error;
 mod glob;
 mod grpc;
 mod http;
+mod listener;
 pub mod resp;
 mod server;
 mod session;

@@ -73,17 +73,7 @@ pub struct RespServer {
 impl RespServer {
     /// Binds the listening socket (use port 0 for an ephemeral port).
     pub async fn bind(config: RespConfig, store: Arc<Store>) -> Result<RespServer, IngestError> {
-        let listener =
-            TcpListener::bind(&config.addr)
-                .await
-                .map_err(|source| IngestError::Bind {
-                    addr: config.addr.clone(),
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| IngestError::Bind {
-            addr: config.addr.clone(),
-            source,
-        })?;
+        let (listener, local_addr) = crate::listener::bind_listener(&config.addr).await?;
         let run_id = format!("{:040x}", rand::random::<u128>());
         let shared = Arc::new(Shared {
             store,

@@ -65,12 +65,7 @@ pub struct GrpcServer {
 impl GrpcServer {
     /// Binds the listening socket (use port 0 for an ephemeral port).
     pub async fn bind(config: GrpcConfig, store: Arc<Store>) -> Result<GrpcServer, IngestError> {
-        let bind_error = |source| IngestError::Bind {
-            addr: config.addr.clone(),
-            source,
-        };
-        let listener = TcpListener::bind(&config.addr).await.map_err(bind_error)?;
-        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let (listener, local_addr) = crate::listener::bind_listener(&config.addr).await?;
         Ok(GrpcServer {
             listener,
             local_addr,

@@ -85,12 +85,7 @@ pub struct HttpServer {
 impl HttpServer {
     /// Binds the listening socket (use port 0 for an ephemeral port).
     pub async fn bind(config: HttpConfig, store: Arc<Store>) -> Result<HttpServer, IngestError> {
-        let bind_error = |source| IngestError::Bind {
-            addr: config.addr.clone(),
-            source,
-        };
-        let listener = TcpListener::bind(&config.addr).await.map_err(bind_error)?;
-        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let (listener, local_addr) = crate::listener::bind_listener(&config.addr).await?;
         Ok(HttpServer {
             listener,
             local_addr,
