@@ -6,6 +6,7 @@ use anyhow::Context;
 use fluxkv_ingest::{
     GrpcConfig, GrpcServer, HttpConfig, HttpServer, IngestError, Limits, RespConfig, RespServer,
 };
+use fluxkv_sinks::Sinks;
 use fluxkv_store::{AofOptions, Store, StoreOptions};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,6 +70,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
     let expiry = tokio::spawn(active_expiry(store.clone(), shutdown.clone()));
+    let sinks = Sinks::start(&config.sinks, store.clone(), shutdown.clone())
+        .await
+        .context("starting the sinks")?;
 
     let resp = RespConfig {
         addr: config.resp.addr.clone(),
@@ -100,6 +104,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         grpc = %grpc.local_addr(),
         http = %http.local_addr(),
         node = %store.identity().node,
+        sinks = config.sinks.len(),
         fsync = %config.aof.fsync,
         data_dir = %config.data_dir.display(),
         "ready to accept connections"
@@ -113,6 +118,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let served = resp.and(grpc).and(http);
     shutdown.cancel();
     let _ = expiry.await;
+    // Sinks finish the batch in hand (and checkpoint it) before the AOF
+    // closes; whatever they did not deliver they resume after a restart.
+    sinks.join().await;
     let closed = tokio::task::spawn_blocking(move || store.close()).await?;
     served?;
     closed.context("flushing the AOF at shutdown")?;

@@ -37,13 +37,15 @@ pub enum Delivery {
 /// A destination for change events. Implementations deliver a batch in
 /// order and report honestly: `Delivered` only once the destination has
 /// acknowledged (publisher confirms, delivery reports, fsync).
-#[allow(async_fn_in_trait)]
-pub trait Sink {
+///
+/// Implementations may write `async fn deliver`; the futures must be
+/// `Send` because every pipeline runs as its own task.
+pub trait Sink: Send {
     /// Delivers `records` (never empty), in order.
-    async fn deliver(&mut self, records: &[Record]) -> Delivery;
+    fn deliver(&mut self, records: &[Record]) -> impl Future<Output = Delivery> + Send;
 
     /// Called when the engine stops: flush and close.
-    async fn close(&mut self) -> Result<(), SinkError> {
-        Ok(())
+    fn close(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send {
+        async { Ok(()) }
     }
 }

@@ -14,7 +14,9 @@ use sections::{
 };
 
 use anyhow::{Context, bail};
+use fluxkv_sinks::SinkConfig;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The whole configuration of a node.
@@ -31,6 +33,8 @@ pub(crate) struct Config {
     pub(crate) store: StoreSection,
     pub(crate) stream: StreamSection,
     pub(crate) log: LogSection,
+    /// Named sinks (`[sinks.NAME] kind = "..."`), see docs/SINKS.md.
+    pub(crate) sinks: BTreeMap<String, SinkConfig>,
 }
 
 impl Default for Config {
@@ -45,6 +49,7 @@ impl Default for Config {
             store: StoreSection::default(),
             stream: StreamSection::default(),
             log: LogSection::default(),
+            sinks: BTreeMap::new(),
         }
     }
 }
@@ -92,6 +97,9 @@ impl Config {
         if self.stream.ring_events == 0 || self.stream.watermark_ms == 0 {
             bail!("stream.ring_events and stream.watermark_ms must be positive");
         }
+        if let Some(name) = self.sinks.keys().find(|n| !valid_sink_name(n)) {
+            bail!("sink name {name:?}: use letters, digits, '-' and '_' (it names files)");
+        }
         if self
             .node
             .id
@@ -112,6 +120,13 @@ impl Config {
             .before_images
             .then_some(self.stream.before_image_max_bytes)
     }
+}
+
+fn valid_sink_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 #[cfg(test)]
@@ -156,6 +171,18 @@ mod tests {
         let err = overrides::reject_unknown_variables(["FLUXKV_AOF_FSNYC".to_string()].into_iter())
             .unwrap_err();
         assert!(err.to_string().contains("FLUXKV_AOF_FSNYC"));
+    }
+
+    #[test]
+    fn sinks_are_named_tables() {
+        let config = Config::from_toml(
+            "[sinks.audit]\nkind = \"file\"\ndir = \"audit\"\n[sinks.screen]\nkind = \"stdout\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.sinks.keys().collect::<Vec<_>>(), ["audit", "screen"]);
+        config.validate().unwrap();
+        let bad = Config::from_toml("[sinks.\"a b\"]\nkind = \"stdout\"\n").unwrap();
+        assert!(bad.validate().is_err());
     }
 
     #[test]
