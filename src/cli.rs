@@ -21,4 +21,6 @@ pub(crate) enum Command {
     Bench(crate::bench::BenchArgs),
     /// Print the node's change stream (gRPC Watch), one event per line.
     Watch(crate::watch::WatchArgs),
+    /// Report on a running node's sinks.
+    Sinks(crate::sinks_status::SinksArgs),
 }

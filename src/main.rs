@@ -8,6 +8,7 @@ mod bench;
 mod cli;
 mod config;
 mod serve;
+mod sinks_status;
 mod watch;
 
 use clap::Parser;
@@ -25,6 +26,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Aof(args) => aof_tool::run(args),
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::Watch(args) => watch::run(args),
+        cli::Command::Sinks(args) => sinks_status::run(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

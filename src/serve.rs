@@ -5,6 +5,7 @@ use crate::config::{Config, Overrides};
 use anyhow::Context;
 use fluxkv_ingest::{
     GrpcConfig, GrpcServer, HttpConfig, HttpServer, IngestError, Limits, RespConfig, RespServer,
+    SinkStatusSource,
 };
 use fluxkv_sinks::Sinks;
 use fluxkv_store::{AofOptions, Store, StoreOptions};
@@ -85,15 +86,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         max_clients: config.resp.max_clients,
     };
     let watermark_interval = Duration::from_millis(config.stream.watermark_ms);
+    let sink_statuses = {
+        let (statuses, store) = (sinks.statuses(), store.clone());
+        SinkStatusSource::new(move || {
+            let committed = store.aof_status().committed_seq;
+            let now = store.now_ms();
+            statuses
+                .iter()
+                .map(|s| s.report().to_proto(committed, now))
+                .collect()
+        })
+    };
     let grpc = GrpcConfig {
         addr: config.grpc.addr.clone(),
         watermark_interval,
+        sink_statuses: sink_statuses.clone(),
         ..GrpcConfig::default()
     };
     let http = HttpConfig {
         addr: config.http.addr.clone(),
         max_body_bytes: config.http.max_body_bytes,
         watermark_interval,
+        sink_statuses,
         ..HttpConfig::default()
     };
     let resp = RespServer::bind(resp, store.clone()).await?;

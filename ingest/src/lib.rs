@@ -62,12 +62,14 @@ mod listener;
 pub mod resp;
 mod server;
 mod session;
+mod sink_status;
 
 pub use error::IngestError;
 pub use grpc::{GrpcConfig, GrpcServer};
 pub use http::{EXPIRE_AT_HEADER, HttpConfig, HttpServer};
 pub use resp::parser::Limits;
 pub use server::{RespConfig, RespServer};
+pub use sink_status::SinkStatusSource;
 
 /// The Redis version fluxkv reports to clients (HELLO, INFO): the command
 /// set and replies follow Redis 7.2.

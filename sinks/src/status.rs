@@ -110,3 +110,34 @@ impl SinkStatus {
         }
     }
 }
+
+impl SinkReport {
+    /// The admin API's view: with lag against `committed_seq` (the last
+    /// seq in the AOF) at `now_ms`. Lag in seconds is measured from the
+    /// last delivered event's write time, an upper bound of how long the
+    /// oldest pending event has waited.
+    pub fn to_proto(&self, committed_seq: u64, now_ms: u64) -> fluxkv_schemas::proto::SinkStatus {
+        let lag_events = committed_seq.saturating_sub(self.checkpoint);
+        let lag_seconds = if lag_events == 0 || self.checkpoint_ts_ms == 0 {
+            0.0
+        } else {
+            now_ms.saturating_sub(self.checkpoint_ts_ms) as f64 / 1000.0
+        };
+        let state = serde_json::to_value(self.state)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        fluxkv_schemas::proto::SinkStatus {
+            name: self.name.clone(),
+            kind: self.kind.to_string(),
+            state,
+            checkpoint: self.checkpoint,
+            lag_events,
+            lag_seconds,
+            delivered: self.delivered,
+            retries: self.retries,
+            dead_lettered: self.dead_lettered,
+            last_error: self.last_error.clone().unwrap_or_default(),
+        }
+    }
+}

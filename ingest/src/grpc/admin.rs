@@ -2,8 +2,9 @@
 //! AOF segments.
 
 use super::store_status;
+use crate::sink_status::SinkStatusSource;
 use fluxkv_schemas::proto::admin_server::Admin;
-use fluxkv_schemas::proto::{AofSegment, InfoRequest, InfoResponse};
+use fluxkv_schemas::proto::{AofSegment, InfoRequest, InfoResponse, SinksRequest, SinksResponse};
 use fluxkv_store::Store;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -12,11 +13,12 @@ use tonic::{Request, Response, Status};
 #[derive(Debug, Clone)]
 pub(crate) struct AdminService {
     store: Arc<Store>,
+    sinks: SinkStatusSource,
 }
 
 impl AdminService {
-    pub(crate) fn new(store: Arc<Store>) -> Self {
-        AdminService { store }
+    pub(crate) fn new(store: Arc<Store>, sinks: SinkStatusSource) -> Self {
+        AdminService { store, sinks }
     }
 }
 
@@ -60,6 +62,15 @@ impl Admin for AdminService {
             segments,
             keys: self.store.len() as u64,
             version: env!("CARGO_PKG_VERSION").to_string(),
+        }))
+    }
+
+    async fn sinks(
+        &self,
+        _request: Request<SinksRequest>,
+    ) -> Result<Response<SinksResponse>, Status> {
+        Ok(Response::new(SinksResponse {
+            sinks: self.sinks.statuses(),
         }))
     }
 }

@@ -8,6 +8,8 @@
 //! - `admin` — Info.
 
 mod admin;
+
+use crate::sink_status::SinkStatusSource;
 mod kv;
 mod watch;
 
@@ -39,6 +41,8 @@ pub struct GrpcConfig {
     /// How long shutdown waits for open calls (health watches, say) to
     /// finish before it returns anyway.
     pub shutdown_grace: Duration,
+    /// What Admin/Sinks reports.
+    pub sink_statuses: SinkStatusSource,
 }
 
 impl Default for GrpcConfig {
@@ -49,6 +53,7 @@ impl Default for GrpcConfig {
             // The store's largest value plus room for the key and framing.
             max_message_bytes: (512 << 20) + (1 << 20),
             shutdown_grace: Duration::from_secs(10),
+            sink_statuses: SinkStatusSource::default(),
         }
     }
 }
@@ -97,7 +102,10 @@ impl GrpcServer {
             config.watermark_interval,
             shutdown.clone(),
         ));
-        let admin = AdminServer::new(admin::AdminService::new(store));
+        let admin = AdminServer::new(admin::AdminService::new(
+            store,
+            config.sink_statuses.clone(),
+        ));
 
         let (health, health_service) = tonic_health::server::health_reporter();
         let names = [

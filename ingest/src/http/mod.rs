@@ -20,8 +20,10 @@ mod params;
 mod watch;
 
 use crate::error::IngestError;
+use crate::sink_status::SinkStatusSource;
+use axum::Json;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::get;
 use fluxkv_store::Store;
 use std::net::SocketAddr;
@@ -48,6 +50,8 @@ pub struct HttpConfig {
     /// How long shutdown waits for open requests to finish before it
     /// returns anyway.
     pub shutdown_grace: Duration,
+    /// What `GET /v1/sinks` reports.
+    pub sink_statuses: SinkStatusSource,
 }
 
 impl Default for HttpConfig {
@@ -58,6 +62,7 @@ impl Default for HttpConfig {
             watermark_interval: Duration::from_secs(1),
             keep_alive_interval: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
+            sink_statuses: SinkStatusSource::default(),
         }
     }
 }
@@ -71,6 +76,7 @@ pub(crate) struct AppState {
     keep_alive_interval: Duration,
     /// Cancelled on shutdown: ends every SSE stream.
     shutdown: CancellationToken,
+    sink_statuses: SinkStatusSource,
 }
 
 /// A bound, not yet running, HTTP server.
@@ -116,6 +122,7 @@ impl HttpServer {
             watermark_interval: config.watermark_interval,
             keep_alive_interval: config.keep_alive_interval,
             shutdown: shutdown.clone(),
+            sink_statuses: config.sink_statuses.clone(),
         };
         let app = router(state, config.max_body_bytes);
         let serve = axum::serve(listener, app)
@@ -152,6 +159,7 @@ fn router(state: AppState, max_body_bytes: usize) -> Router {
             get(kv::get).put(kv::put).delete(kv::delete),
         )
         .route("/v1/watch", get(watch::watch))
+        .route("/v1/sinks", get(sinks))
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -161,4 +169,28 @@ fn router(state: AppState, max_body_bytes: usize) -> Router {
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Every sink's state, checkpoint, lag and counters, as JSON.
+async fn sinks(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let sinks: Vec<_> = state
+        .sink_statuses
+        .statuses()
+        .into_iter()
+        .map(|s| {
+            serde_json::json!({
+                "name": s.name,
+                "kind": s.kind,
+                "state": s.state,
+                "checkpoint": s.checkpoint,
+                "lag_events": s.lag_events,
+                "lag_seconds": s.lag_seconds,
+                "delivered": s.delivered,
+                "retries": s.retries,
+                "dead_lettered": s.dead_lettered,
+                "last_error": (!s.last_error.is_empty()).then_some(s.last_error),
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "sinks": sinks }))
 }
