@@ -32,9 +32,11 @@ impl AnySink {
         data_dir: &Path,
     ) -> Result<AnySink, SinkError> {
         Ok(match &config.kind {
-            KindConfig::Kafka(kafka) => AnySink::Kafka(KafkaSink::connect(name, kafka).await?),
+            KindConfig::Kafka(kafka) => {
+                AnySink::Kafka(KafkaSink::connect(name, kafka, config.encoding).await?)
+            }
             KindConfig::RabbitMq(rabbit) => {
-                AnySink::RabbitMq(RabbitMqSink::connect(name, rabbit).await?)
+                AnySink::RabbitMq(RabbitMqSink::connect(name, rabbit, config.encoding).await?)
             }
             KindConfig::File(file) => {
                 AnySink::File(FileSink::new(file, data_dir, config.encoding)?)
