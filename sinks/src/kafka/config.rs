@@ -34,8 +34,13 @@ pub struct KafkaConfig {
     #[serde(default)]
     pub create_topic: Option<CreateTopic>,
     /// How long librdkafka keeps trying one record (reconnecting, retrying)
-    /// before it reports the record failed and the batch is retried.
-    #[serde(default = "default_message_timeout_ms")]
+    /// before it reports the record failed and the batch is retried. At
+    /// least 1 (librdkafka reads 0 as "forever", which would hold a batch,
+    /// and a shutdown, for as long as the cluster is away).
+    #[serde(
+        default = "default_message_timeout_ms",
+        deserialize_with = "message_timeout_ms"
+    )]
     pub message_timeout_ms: u64,
     /// Extra librdkafka settings (security, batching, …), applied last.
     /// The ones the sink's guarantees rest on cannot be overridden.
@@ -94,6 +99,17 @@ pub struct CreateTopic {
 
 fn default_message_timeout_ms() -> u64 {
     30_000
+}
+
+fn message_timeout_ms<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let ms = u64::deserialize(d)?;
+    if ms == 0 || ms > i32::MAX as u64 {
+        return Err(D::Error::custom(format!(
+            "message_timeout_ms must be between 1 and {}, not {ms}",
+            i32::MAX
+        )));
+    }
+    Ok(ms)
 }
 
 fn default_replication() -> NonZeroU32 {
@@ -218,6 +234,7 @@ mod tests {
                 .contains("replicas")
         );
         assert!(err("topic = \"t\"\ncreate_topic = { partitions = 0 }").contains("nonzero"));
+        assert!(err("topic = \"t\"\nmessage_timeout_ms = 0").contains("between 1 and"));
         let e = err("topic = \"t\"\nproperties = { \"enable.idempotence\" = \"false\" }");
         assert!(e.contains("idempotent"), "{e}");
         let e = err("topic = \"t\"\nproperties = { \"acks\" = \"1\" }");

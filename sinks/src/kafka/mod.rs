@@ -26,30 +26,53 @@
 //! requests in flight), so librdkafka's own retries neither reorder nor
 //! duplicate a partition's records. A batch is enqueued whole (waiting for
 //! earlier reports when librdkafka's queue is full), then every delivery
-//! report is awaited. All acknowledged → `Delivered`. The first failed
-//! record refused for what it is (too large, invalid, topic not allowed) →
-//! `Rejected` at its index, if every record before it is delivered;
-//! otherwise (timeouts after `message_timeout_ms`, brokers down, too few
-//! replicas, …) → `Retryable` and the engine resends the batch: consumers
-//! see a stretch again and deduplicate by seq.
+//! report is awaited:
 //!
-//! The one ordering hazard librdkafka leaves is a record that times out
-//! *in flight* while a later record of its partition is accepted after the
-//! connection recovers; keep `message_timeout_ms` well above the broker
-//! hiccups you expect (the default is 30 s).
+//! - all acknowledged → `Delivered`;
+//! - the first failed record refused for what it is (`MessageSizeTooLarge`,
+//!   `InvalidRecord`, `InvalidTimestamp`, `InvalidTopic`,
+//!   `TopicAuthorizationFailed`, `PolicyViolation`, …), every record before
+//!   it delivered → `Rejected` at its index (dead-lettered with the reason);
+//! - anything else — records timed out after `message_timeout_ms`, brokers
+//!   down, `NotEnoughReplicas`, unknown topics, a full queue, or a
+//!   permanent failure behind a transient one → `Retryable`: the engine
+//!   resends the batch and consumers see a stretch again (dedup by seq).
+//!
+//! A broker refuses a whole request — one partition's record batch — for
+//! one bad record, so when several records are refused together none is
+//! dead-lettered: the batch is retried one record at a time, which names
+//! the one at fault. A producer with a fatal error, or whose producer id or
+//! epoch the broker refuses (`ProducerFenced` and kin: tansu answers the
+//! epoch bump that follows an in-flight timeout so), is replaced by a new
+//! one before the retry.
+//!
+//! librdkafka reports timeouts when it next reaches (or retries reaching)
+//! the broker; reconnects back off up to 1 s here, so a batch to a cluster
+//! that is away fails after about `message_timeout_ms` + 1–2 s, and that
+//! bounds how long a shutdown waits for a batch in flight. The one ordering
+//! hazard librdkafka leaves is a record that times out *in flight* while a
+//! later record of its partition is accepted once the connection is back;
+//! keep `message_timeout_ms` well above the broker hiccups you expect (the
+//! default is 30 s).
 //!
 //! # Layout
 //!
 //! - `config` — [`KafkaConfig`]: brokers, topic (template), compression,
 //!   `create_topic`, `message_timeout_ms`, extra librdkafka `properties`.
-//! - `client` — the producer's settings, topic creation, partition counts.
+//! - `client` — the producer's settings (plus `reconnect.backoff.max.ms=1000`,
+//!   `socket.nagle.disable`, the murmur2 partitioner), topic creation,
+//!   partition counts.
 //! - `sink` — [`KafkaSink`]: produce a batch, await its reports.
 //! - `outcome` — errors to `Delivered | Retryable | Rejected`.
+//! - `mock_tests` — outcomes against librdkafka's mock cluster.
 
 mod client;
 mod config;
 mod outcome;
 mod sink;
+
+#[cfg(test)]
+mod mock_tests;
 
 pub use config::{Compression, CreateTopic, KafkaConfig};
 pub use sink::KafkaSink;

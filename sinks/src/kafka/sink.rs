@@ -27,6 +27,8 @@ pub struct KafkaSink {
     producer: FutureProducer,
     /// Topics known to exist (or not ours to create).
     ready: HashSet<String>,
+    /// Send records one at a time (after several were refused together).
+    one_by_one: bool,
 }
 
 impl fmt::Debug for KafkaSink {
@@ -54,6 +56,7 @@ impl KafkaSink {
             encoding,
             producer: client::producer(name, config)?,
             ready: HashSet::new(),
+            one_by_one: false,
         })
     }
 
@@ -115,6 +118,61 @@ impl KafkaSink {
         }
     }
 
+    /// Produces `records` and waits for their reports; what became of
+    /// each. Stops sending at the first record librdkafka refuses, and with
+    /// `one_by_one` at the first one not delivered.
+    async fn produce(&mut self, records: &[Record], one_by_one: bool) -> Vec<Outcome> {
+        let mut outcomes = vec![Outcome::Delivered; records.len()];
+        let mut pending = VecDeque::with_capacity(records.len());
+        let mut partitions: HashMap<String, i32> = HashMap::new();
+        'records: for (index, record) in records.iter().enumerate() {
+            let topic = self.config.topic_for(record.event.op);
+            // A flush concerns every key: one copy per partition, so each
+            // partition's consumer sees it between the same events.
+            let copies = if record.event.op == Op::Flush {
+                let count = match partitions.get(&topic) {
+                    Some(count) => *count,
+                    None => match client::partition_count(&self.producer, &topic).await {
+                        Ok(count) => *partitions.entry(topic.clone()).or_insert(count),
+                        Err(reason) => {
+                            outcomes[index] = Outcome::Transient(reason);
+                            break 'records;
+                        }
+                    },
+                };
+                (0..count).map(Some).collect()
+            } else {
+                vec![None]
+            };
+            for partition in copies {
+                match self
+                    .enqueue(record, &topic, partition, &mut pending, &mut outcomes)
+                    .await
+                {
+                    Ok(report) => pending.push_back((index, report)),
+                    Err(err) => {
+                        let what = describe(&topic, record.payload.len());
+                        outcomes[index].merge(Outcome::of_error(&err, &what));
+                        // What is queued is awaited; nothing after is sent.
+                        break 'records;
+                    }
+                }
+            }
+            if one_by_one {
+                while let Some((copy_of, report)) = pending.pop_front() {
+                    outcomes[copy_of].merge(settle(report.await));
+                }
+                if outcomes[index] != Outcome::Delivered {
+                    break;
+                }
+            }
+        }
+        while let Some((index, report)) = pending.pop_front() {
+            outcomes[index].merge(settle(report.await));
+        }
+        outcomes
+    }
+
     /// Replaces a producer that hit a fatal error or whose idempotence
     /// state the broker refuses: librdkafka cannot go on with it.
     fn replace_producer(&mut self, outcomes: &[Outcome]) {
@@ -170,65 +228,45 @@ impl Sink for KafkaSink {
                 reason,
             });
         }
-        let mut outcomes = vec![Outcome::Delivered; records.len()];
-        let mut pending = VecDeque::with_capacity(records.len());
-        let mut partitions: HashMap<String, i32> = HashMap::new();
-        'records: for (index, record) in records.iter().enumerate() {
-            let topic = self.config.topic_for(record.event.op);
-            // A flush concerns every key: one copy per partition, so each
-            // partition's consumer sees it between the same events.
-            let copies = if record.event.op == Op::Flush {
-                let count = match partitions.get(&topic) {
-                    Some(count) => *count,
-                    None => match client::partition_count(&self.producer, &topic).await {
-                        Ok(count) => *partitions.entry(topic.clone()).or_insert(count),
-                        Err(reason) => {
-                            outcomes[index] = Outcome::Transient(reason);
-                            break 'records;
-                        }
-                    },
-                };
-                (0..count).map(Some).collect()
-            } else {
-                vec![None]
-            };
-            for partition in copies {
-                match self
-                    .enqueue(record, &topic, partition, &mut pending, &mut outcomes)
-                    .await
-                {
-                    Ok(report) => pending.push_back((index, report)),
-                    Err(err) => {
-                        let what = describe(&topic, record.payload.len());
-                        outcomes[index].merge(Outcome::of_error(&err, &what));
-                        // What is queued is awaited; nothing after is sent.
-                        break 'records;
-                    }
-                }
-            }
-        }
-        while let Some((index, report)) = pending.pop_front() {
-            outcomes[index].merge(settle(report.await));
-        }
+        let one_by_one = self.one_by_one;
+        let outcomes = self.produce(records, one_by_one).await;
         if outcomes.iter().any(|o| *o != Outcome::Delivered) {
             self.replace_producer(&outcomes);
         }
-        outcome::fold(&self.name, &outcomes)
+        // A broker refuses a whole request (one partition's record batch)
+        // for one bad record: several records failing for good together
+        // are found out by sending them one at a time, not dead-lettered.
+        let refused = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Permanent(_)))
+            .count();
+        if !one_by_one && refused > 1 {
+            self.one_by_one = true;
+            return Delivery::Retryable(SinkError::Unavailable {
+                sink: self.name.clone(),
+                reason: format!(
+                    "{refused} records refused together; resending one at a time to find the \
+                     ones at fault"
+                ),
+            });
+        }
+        let delivery = outcome::fold(&self.name, &outcomes);
+        if !matches!(delivery, Delivery::Retryable(_)) {
+            self.one_by_one = false;
+        }
+        delivery
     }
 
     async fn close(&mut self) -> Result<(), SinkError> {
         let producer = self.producer.clone();
-        let flushed = tokio::task::spawn_blocking(move || producer.flush(CLOSE_TIMEOUT)).await;
-        match flushed {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(SinkError::Unavailable {
-                sink: self.name.clone(),
-                reason: format!("flushing the kafka producer: {err}"),
-            }),
-            Err(err) => Err(SinkError::Unavailable {
-                sink: self.name.clone(),
-                reason: format!("flushing the kafka producer: {err}"),
-            }),
-        }
+        let flushed = match tokio::task::spawn_blocking(move || producer.flush(CLOSE_TIMEOUT)).await
+        {
+            Ok(result) => result.map_err(|err| err.to_string()),
+            Err(join) => Err(join.to_string()),
+        };
+        flushed.map_err(|reason| SinkError::Unavailable {
+            sink: self.name.clone(),
+            reason: format!("flushing the kafka producer: {reason}"),
+        })
     }
 }
