@@ -58,7 +58,7 @@ mod error;
 mod glob;
 mod grpc;
 mod http;
-mod listener;
+mod lifecycle;
 pub mod resp;
 mod server;
 mod session;

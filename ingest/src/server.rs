@@ -73,7 +73,7 @@ pub struct RespServer {
 impl RespServer {
     /// Binds the listening socket (use port 0 for an ephemeral port).
     pub async fn bind(config: RespConfig, store: Arc<Store>) -> Result<RespServer, IngestError> {
-        let (listener, local_addr) = crate::listener::bind_listener(&config.addr).await?;
+        let (listener, local_addr) = crate::lifecycle::bind_listener(&config.addr).await?;
         let run_id = format!("{:040x}", rand::random::<u128>());
         let shared = Arc::new(Shared {
             store,

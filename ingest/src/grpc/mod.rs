@@ -70,7 +70,7 @@ pub struct GrpcServer {
 impl GrpcServer {
     /// Binds the listening socket (use port 0 for an ephemeral port).
     pub async fn bind(config: GrpcConfig, store: Arc<Store>) -> Result<GrpcServer, IngestError> {
-        let (listener, local_addr) = crate::listener::bind_listener(&config.addr).await?;
+        let (listener, local_addr) = crate::lifecycle::bind_listener(&config.addr).await?;
         Ok(GrpcServer {
             listener,
             local_addr,
@@ -151,22 +151,13 @@ impl GrpcServer {
             }
         };
         let serve = router.serve_with_incoming_shutdown(incoming(listener), signal);
-        tokio::pin!(serve);
-        let finished = tokio::select! {
-            finished = &mut serve => finished,
-            () = shutdown.cancelled() => {
-                match tokio::time::timeout(config.shutdown_grace, &mut serve).await {
-                    Ok(finished) => finished,
-                    Err(_) => {
-                        tracing::warn!(
-                            grace = ?config.shutdown_grace,
-                            "gRPC calls still open after the shutdown grace period; closing"
-                        );
-                        Ok(())
-                    }
-                }
-            }
-        };
+        let finished = crate::lifecycle::serve_with_grace(
+            serve,
+            &shutdown,
+            config.shutdown_grace,
+            "gRPC calls",
+        )
+        .await;
         finished.map_err(|source| IngestError::Grpc {
             addr: local_addr,
             source,

@@ -91,7 +91,7 @@ pub struct HttpServer {
 impl HttpServer {
     /// Binds the listening socket (use port 0 for an ephemeral port).
     pub async fn bind(config: HttpConfig, store: Arc<Store>) -> Result<HttpServer, IngestError> {
-        let (listener, local_addr) = crate::listener::bind_listener(&config.addr).await?;
+        let (listener, local_addr) = crate::lifecycle::bind_listener(&config.addr).await?;
         Ok(HttpServer {
             listener,
             local_addr,
@@ -128,22 +128,13 @@ impl HttpServer {
         let serve = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .into_future();
-        tokio::pin!(serve);
-        let finished = tokio::select! {
-            finished = &mut serve => finished,
-            () = shutdown.cancelled() => {
-                match tokio::time::timeout(config.shutdown_grace, &mut serve).await {
-                    Ok(finished) => finished,
-                    Err(_) => {
-                        tracing::warn!(
-                            grace = ?config.shutdown_grace,
-                            "HTTP requests still open after the shutdown grace period; closing"
-                        );
-                        Ok(())
-                    }
-                }
-            }
-        };
+        let finished = crate::lifecycle::serve_with_grace(
+            serve,
+            &shutdown,
+            config.shutdown_grace,
+            "HTTP requests",
+        )
+        .await;
         finished.map_err(|source| IngestError::Accept {
             addr: local_addr,
             source,
