@@ -42,6 +42,9 @@ struct Segment {
 
 /// A file sink writing into `dir`, one segment file per `rotate_bytes`,
 /// each named after the seq of its first event.
+///
+/// It fsyncs on the calling task with `tokio::task::block_in_place`, so it
+/// needs tokio's multi-thread runtime (what `fluxkv serve` runs).
 #[derive(Debug)]
 pub struct FileSink {
     dir: PathBuf,
