@@ -22,9 +22,18 @@ const DEFAULT_IN_FLIGHT: usize = 100;
 /// Default cap on outstanding writes with --watch-latency: high enough that
 /// a slow moment on the server does not lower the write rate.
 const DEFAULT_WATCH_IN_FLIGHT: usize = 1000;
-/// How long --watch-latency runs when --duration is not given.
+/// How long --watch-latency and --sink-latency run when --duration is not
+/// given.
 const DEFAULT_WATCH_SECS: f64 = 10.0;
 const DEFAULT_GRPC_ADDR: &str = "http://127.0.0.1:50051";
+/// Writes per second of --watch-latency and --sink-latency.
+const DEFAULT_RATE: u64 = 20_000;
+const DEFAULT_KEY_PREFIX: &str = "key:";
+/// --sink-latency writes under its own prefix, so a sink's key filter can
+/// let exactly the benchmark's writes through.
+const DEFAULT_SINK_KEY_PREFIX: &str = "bench:";
+const DEFAULT_KAFKA_BROKERS: &str = "127.0.0.1:9092";
+const DEFAULT_AMQP_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchArgs {
@@ -63,12 +72,49 @@ pub(crate) struct BenchArgs {
     )]
     pub(super) watch_latency: bool,
 
-    /// gRPC address, for --grpc and --watch-latency [default: http://127.0.0.1:50051].
+    /// Measure a sink end to end: Set over gRPC at --rate against a node
+    /// that has a sink of this kind, while consuming its topic
+    /// (--kafka-topic) or exchange (--exchange) straight from the broker;
+    /// reports how long each event took from its write's acknowledgement to
+    /// being consumed, and any that never arrived. Runs --duration seconds
+    /// [default: 10].
+    #[arg(
+        long,
+        value_enum,
+        value_name = "KIND",
+        conflicts_with_all = [
+            "host", "port", "password", "pipeline", "grpc", "workload", "read_ratio", "requests",
+            "watch_latency",
+        ]
+    )]
+    pub(super) sink_latency: Option<SinkKind>,
+
+    /// Kafka bootstrap servers, host:port[,host:port...] (--sink-latency
+    /// kafka) [default: 127.0.0.1:9092].
+    #[arg(long, value_name = "HOSTS")]
+    pub(super) kafka_brokers: Option<String>,
+
+    /// The topic the node's Kafka sink writes to (--sink-latency kafka).
+    #[arg(long, value_name = "TOPIC")]
+    pub(super) kafka_topic: Option<String>,
+
+    /// AMQP URI of the RabbitMQ broker (--sink-latency rabbitmq)
+    /// [default: amqp://guest:guest@127.0.0.1:5672/%2f].
+    #[arg(long, value_name = "URI")]
+    pub(super) amqp_uri: Option<String>,
+
+    /// The exchange the node's RabbitMQ sink publishes to (--sink-latency
+    /// rabbitmq); the benchmark binds its own exclusive queue to it with `#`.
+    #[arg(long, value_name = "NAME")]
+    pub(super) exchange: Option<String>,
+
+    /// gRPC address, for --grpc, --watch-latency and --sink-latency
+    /// [default: http://127.0.0.1:50051].
     #[arg(long, value_name = "URL")]
     pub(super) addr: Option<String>,
 
     /// Parallel connections: TCP connections (RESP) or HTTP/2 channels
-    /// (gRPC) [default: 50; with --grpc or --watch-latency: 2].
+    /// (gRPC) [default: 50; with --grpc, --watch-latency or --sink-latency: 2].
     #[arg(short, long)]
     pub(super) connections: Option<usize>,
 
@@ -77,13 +123,13 @@ pub(crate) struct BenchArgs {
     pub(super) pipeline: usize,
 
     /// Requests outstanding at once across all channels (--grpc), or the
-    /// most writes outstanding (--watch-latency) [default: 100; with
-    /// --watch-latency: 1000].
+    /// most writes outstanding (--watch-latency, --sink-latency)
+    /// [default: 100; with --watch-latency or --sink-latency: 1000].
     #[arg(long, value_name = "N")]
     pub(super) in_flight: Option<usize>,
 
-    /// Writes per second (--watch-latency) [default: 20000].
-    #[arg(long, value_name = "PER_SEC", requires = "watch_latency")]
+    /// Writes per second (--watch-latency, --sink-latency) [default: 20000].
+    #[arg(long, value_name = "PER_SEC")]
     pub(super) rate: Option<u64>,
 
     /// Keys are drawn uniformly from this many: PREFIX + 0..KEYSPACE,
@@ -111,9 +157,9 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "SECS")]
     pub(super) duration: Option<f64>,
 
-    /// Prefix of every key.
-    #[arg(long, default_value = "key:")]
-    pub(super) key_prefix: String,
+    /// Prefix of every key [default: key:; with --sink-latency: bench:].
+    #[arg(long, value_name = "PREFIX")]
+    pub(super) key_prefix: Option<String>,
 
     /// Print the result as one JSON object instead of text.
     #[arg(long)]
@@ -137,39 +183,107 @@ impl Stop {
     }
 }
 
+/// The broker a --sink-latency run consumes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum SinkKind {
+    Kafka,
+    Rabbitmq,
+}
+
 /// What kind of run the flags ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {
     Resp,
     Grpc,
     WatchLatency,
+    SinkLatency(SinkKind),
+}
+
+/// Where a --sink-latency run reads the events, resolved from the flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum SinkSource {
+    Kafka { brokers: String, topic: String },
+    RabbitMq { uri: String, exchange: String },
 }
 
 impl BenchArgs {
     pub(super) fn mode(&self) -> Mode {
-        match (self.grpc, self.watch_latency) {
-            (_, true) => Mode::WatchLatency,
-            (true, false) => Mode::Grpc,
-            (false, false) => Mode::Resp,
+        match (self.grpc, self.watch_latency, self.sink_latency) {
+            (_, _, Some(kind)) => Mode::SinkLatency(kind),
+            (_, true, None) => Mode::WatchLatency,
+            (true, false, None) => Mode::Grpc,
+            (false, false, None) => Mode::Resp,
         }
     }
 
     pub(super) fn connections(&self) -> usize {
         self.connections.unwrap_or(match self.mode() {
             Mode::Resp => DEFAULT_RESP_CONNECTIONS,
-            Mode::Grpc | Mode::WatchLatency => DEFAULT_GRPC_CHANNELS,
+            Mode::Grpc | Mode::WatchLatency | Mode::SinkLatency(_) => DEFAULT_GRPC_CHANNELS,
         })
     }
 
     pub(super) fn in_flight(&self) -> usize {
         self.in_flight.unwrap_or(match self.mode() {
-            Mode::WatchLatency => DEFAULT_WATCH_IN_FLIGHT,
+            Mode::WatchLatency | Mode::SinkLatency(_) => DEFAULT_WATCH_IN_FLIGHT,
             Mode::Resp | Mode::Grpc => DEFAULT_IN_FLIGHT,
         })
     }
 
     pub(super) fn addr(&self) -> &str {
         self.addr.as_deref().unwrap_or(DEFAULT_GRPC_ADDR)
+    }
+
+    /// Writes per second of the fixed-rate modes.
+    pub(super) fn rate(&self) -> u64 {
+        self.rate.unwrap_or(DEFAULT_RATE)
+    }
+
+    pub(super) fn key_prefix(&self) -> &str {
+        self.key_prefix.as_deref().unwrap_or(match self.mode() {
+            Mode::SinkLatency(_) => DEFAULT_SINK_KEY_PREFIX,
+            Mode::Resp | Mode::Grpc | Mode::WatchLatency => DEFAULT_KEY_PREFIX,
+        })
+    }
+
+    /// The broker and topic or exchange of a --sink-latency run, with the
+    /// flags of the other broker refused.
+    pub(super) fn sink_source(&self, kind: SinkKind) -> anyhow::Result<SinkSource> {
+        match kind {
+            SinkKind::Kafka => {
+                ensure!(
+                    self.amqp_uri.is_none() && self.exchange.is_none(),
+                    "--amqp-uri and --exchange apply to --sink-latency rabbitmq"
+                );
+                let topic = self
+                    .kafka_topic
+                    .clone()
+                    .context("--sink-latency kafka needs --kafka-topic: the topic the node's Kafka sink writes to")?;
+                ensure!(!topic.is_empty(), "--kafka-topic must not be empty");
+                let brokers = self
+                    .kafka_brokers
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_KAFKA_BROKERS.to_owned());
+                ensure!(!brokers.is_empty(), "--kafka-brokers must not be empty");
+                Ok(SinkSource::Kafka { brokers, topic })
+            }
+            SinkKind::Rabbitmq => {
+                ensure!(
+                    self.kafka_brokers.is_none() && self.kafka_topic.is_none(),
+                    "--kafka-brokers and --kafka-topic apply to --sink-latency kafka"
+                );
+                let exchange = self
+                    .exchange
+                    .clone()
+                    .context("--sink-latency rabbitmq needs --exchange: the exchange the node's RabbitMQ sink publishes to")?;
+                ensure!(!exchange.is_empty(), "--exchange must not be empty");
+                let uri = self
+                    .amqp_uri
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_AMQP_URI.to_owned());
+                Ok(SinkSource::RabbitMq { uri, exchange })
+            }
+        }
     }
 
     /// Rejects flag combinations that cannot make a meaningful run, and
@@ -179,13 +293,35 @@ impl BenchArgs {
         if mode == Mode::Resp {
             ensure!(
                 self.addr.is_none(),
-                "--addr is the gRPC address: use it with --grpc or --watch-latency \
-                 (RESP takes --host and --port)"
+                "--addr is the gRPC address: use it with --grpc, --watch-latency or \
+                 --sink-latency (RESP takes --host and --port)"
             );
             ensure!(
                 self.in_flight.is_none(),
-                "--in-flight applies to --grpc and --watch-latency (RESP: --connections and --pipeline)"
+                "--in-flight applies to --grpc, --watch-latency and --sink-latency \
+                 (RESP: --connections and --pipeline)"
             );
+        }
+        let fixed_rate = matches!(mode, Mode::WatchLatency | Mode::SinkLatency(_));
+        ensure!(
+            self.rate.is_none() || fixed_rate,
+            "--rate applies to --watch-latency and --sink-latency"
+        );
+        ensure!(
+            self.rate() > 0,
+            "--rate must be at least 1 write per second"
+        );
+        if !matches!(mode, Mode::SinkLatency(_)) {
+            ensure!(
+                self.kafka_brokers.is_none()
+                    && self.kafka_topic.is_none()
+                    && self.amqp_uri.is_none()
+                    && self.exchange.is_none(),
+                "--kafka-brokers, --kafka-topic, --amqp-uri and --exchange apply to --sink-latency"
+            );
+        }
+        if let Mode::SinkLatency(kind) = mode {
+            self.sink_source(kind)?;
         }
         ensure!(self.connections() > 0, "--connections must be at least 1");
         ensure!(self.pipeline > 0, "--pipeline must be at least 1");
@@ -204,7 +340,9 @@ impl BenchArgs {
             "--read-ratio must be between 0 and 1, got {read_ratio}"
         );
         let duration = match mode {
-            Mode::WatchLatency => Some(self.duration.unwrap_or(DEFAULT_WATCH_SECS)),
+            Mode::WatchLatency | Mode::SinkLatency(_) => {
+                Some(self.duration.unwrap_or(DEFAULT_WATCH_SECS))
+            }
             Mode::Resp | Mode::Grpc => self.duration,
         };
         let stop = match (self.requests, duration) {

@@ -18,6 +18,13 @@ use super::report::{Latency, micros_histogram};
 /// Missing seqs listed in a report (all of them are counted).
 const LISTED_MISSING: usize = 20;
 
+/// Where the fixed-rate writers report each acknowledged write.
+pub(crate) trait Acks: Send + 'static {
+    /// The write that logged `seq`, sent at `sent`, was acknowledged at
+    /// `at`.
+    fn acked(&mut self, seq: u64, sent: Instant, at: Instant);
+}
+
 #[derive(Debug)]
 pub(crate) struct Matcher {
     /// Acknowledged writes whose event has not arrived yet: when each was
@@ -52,21 +59,6 @@ impl Matcher {
             matched: 0,
             early: 0,
             duplicates: 0,
-        }
-    }
-
-    /// The write that logged `seq`, sent at `sent`, was acknowledged at
-    /// `at`.
-    pub(crate) fn acked(&mut self, seq: u64, sent: Instant, at: Instant) {
-        self.max_acked = self.max_acked.max(seq);
-        match self.received.remove(&seq) {
-            Some(received) => {
-                self.early += 1;
-                self.record(Duration::ZERO, received.saturating_duration_since(sent));
-            }
-            None => {
-                self.acked.insert(seq, (sent, at));
-            }
         }
     }
 
@@ -116,6 +108,21 @@ impl Matcher {
         let mut missing: Vec<u64> = self.acked.keys().copied().collect();
         missing.sort_unstable();
         missing
+    }
+}
+
+impl Acks for Matcher {
+    fn acked(&mut self, seq: u64, sent: Instant, at: Instant) {
+        self.max_acked = self.max_acked.max(seq);
+        match self.received.remove(&seq) {
+            Some(received) => {
+                self.early += 1;
+                self.record(Duration::ZERO, received.saturating_duration_since(sent));
+            }
+            None => {
+                self.acked.insert(seq, (sent, at));
+            }
+        }
     }
 }
 

@@ -4,11 +4,14 @@
 //! This module owns the command line and the run as a whole: validate the
 //! flags, pick the mode, run it on a runtime sized for load generation and
 //! print the report. The modes: [`resp`] (the default) and [`grpc`]
-//! (`--grpc`), both closed loops that count requests, and
-//! [`watch_latency`] (`--watch-latency`), which writes at a fixed rate and
-//! times change-event delivery ([`delivery`]). Shared pieces: [`args`]
-//! (the flags), [`workload`] (what is sent), [`budget`] (when to stop) and
-//! [`report`]; RESP framing lives in [`connection`] and [`reply`].
+//! (`--grpc`), both closed loops that count requests; [`watch_latency`]
+//! (`--watch-latency`), which writes at a fixed rate and times change-event
+//! delivery to a Watch subscriber ([`delivery`]); and [`sink_latency`]
+//! (`--sink-latency kafka|rabbitmq`), which writes the same way and times
+//! the events through a node's sink to a consumer of the broker. Shared
+//! pieces: [`args`] (the flags), [`workload`] (what is sent), [`budget`]
+//! (when to stop) and [`report`]; RESP framing lives in [`connection`] and
+//! [`reply`].
 
 mod args;
 mod budget;
@@ -18,6 +21,7 @@ mod grpc;
 mod reply;
 mod report;
 mod resp;
+mod sink_latency;
 mod watch_latency;
 mod workload;
 
@@ -72,6 +76,28 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Mode::SinkLatency(kind) => {
+            let Stop::AfterTime(duration) = stop else {
+                unreachable!("--sink-latency always runs for a duration");
+            };
+            let source = args.sink_source(kind)?;
+            let report = runtime.block_on(sink_latency(&args, &source, duration))?;
+            print(if args.json {
+                report.to_json()
+            } else {
+                report.to_string()
+            })?;
+            ensure!(
+                report.writes() > 0,
+                "no write was acknowledged: nothing was measured"
+            );
+            ensure!(
+                report.is_complete(),
+                "{} acknowledged writes never arrived from the broker",
+                report.missing()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -92,7 +118,7 @@ async fn load(args: &BenchArgs, stop: Stop, read_ratio: f64) -> anyhow::Result<R
                 args.workload,
                 read_ratio,
                 args.keyspace,
-                &args.key_prefix,
+                args.key_prefix(),
                 args.value_size,
             ));
             let target = resp::Target {
@@ -106,13 +132,13 @@ async fn load(args: &BenchArgs, stop: Stop, read_ratio: f64) -> anyhow::Result<R
             let setup = setup(args, read_ratio, format!("{}:{}", args.host, args.port));
             (tally, elapsed, setup)
         }
-        Mode::Grpc | Mode::WatchLatency => {
+        Mode::Grpc | Mode::WatchLatency | Mode::SinkLatency(_) => {
             let endpoint = crate::watch::connect::endpoint(args.addr())?;
             let requests = Arc::new(Requests::new(
                 args.workload,
                 read_ratio,
                 args.keyspace,
-                &args.key_prefix,
+                args.key_prefix(),
             ));
             let target = grpc::Target {
                 endpoint: &endpoint,
@@ -148,34 +174,71 @@ fn server_name(endpoint: &tonic::transport::Endpoint) -> String {
     endpoint.uri().to_string().trim_end_matches('/').to_owned()
 }
 
-/// The --watch-latency run.
-async fn watch_latency(args: &BenchArgs, duration: Duration) -> anyhow::Result<delivery::Report> {
-    let rate = args.rate.unwrap_or(20_000);
-    ensure!(rate > 0, "--rate must be at least 1 write per second");
-    let endpoint = crate::watch::connect::endpoint(args.addr())?;
-    let plan = watch_latency::Plan {
-        endpoint: &endpoint,
+/// The writes of the fixed-rate modes.
+fn fixed_rate_plan<'a>(
+    args: &BenchArgs,
+    endpoint: &'a tonic::transport::Endpoint,
+    duration: Duration,
+) -> watch_latency::Plan<'a> {
+    watch_latency::Plan {
+        endpoint,
         channels: args.connections(),
         in_flight: args.in_flight(),
-        rate,
+        rate: args.rate(),
         duration,
         requests: Arc::new(Requests::new(
             Workload::Set,
             0.0,
             args.keyspace,
-            &args.key_prefix,
+            args.key_prefix(),
         )),
         value: workload::value(args.value_size),
-    };
-    let (writes, matcher) = watch_latency::measure(plan).await?;
-    let setup = delivery::Setup {
-        server: server_name(&endpoint),
+    }
+}
+
+/// What a fixed-rate run did, as its report echoes it.
+fn fixed_rate_setup(
+    args: &BenchArgs,
+    endpoint: &tonic::transport::Endpoint,
+    duration: Duration,
+) -> delivery::Setup {
+    delivery::Setup {
+        server: server_name(endpoint),
         connections: args.connections(),
         in_flight: args.in_flight(),
         keyspace: args.keyspace,
         value_size: args.value_size,
         duration_secs: duration.as_secs_f64(),
-        rate_target: rate,
+        rate_target: args.rate(),
+    }
+}
+
+/// The --sink-latency run.
+async fn sink_latency(
+    args: &BenchArgs,
+    source: &args::SinkSource,
+    duration: Duration,
+) -> anyhow::Result<sink_latency::Report> {
+    let endpoint = crate::watch::connect::endpoint(args.addr())?;
+    let plan = sink_latency::Plan {
+        writes: fixed_rate_plan(args, &endpoint, duration),
+        source,
     };
+    let (writes, tracker) = sink_latency::measure(plan).await?;
+    Ok(sink_latency::Report::new(
+        sink_latency::Source::of(source),
+        fixed_rate_setup(args, &endpoint, duration),
+        args.key_prefix().to_owned(),
+        writes,
+        &tracker,
+    ))
+}
+
+/// The --watch-latency run.
+async fn watch_latency(args: &BenchArgs, duration: Duration) -> anyhow::Result<delivery::Report> {
+    let endpoint = crate::watch::connect::endpoint(args.addr())?;
+    let plan = fixed_rate_plan(args, &endpoint, duration);
+    let (writes, matcher) = watch_latency::measure(plan).await?;
+    let setup = fixed_rate_setup(args, &endpoint, duration);
     Ok(delivery::Report::new(setup, writes, &matcher))
 }

@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use tonic::transport::{Channel, Endpoint};
 
-use super::delivery::{Matcher, Writes};
+use super::delivery::{Acks, Matcher, Writes};
 use super::grpc;
 use super::workload::{Request, Requests};
 use crate::watch::connect;
@@ -109,11 +109,12 @@ pub(crate) async fn measure(plan: Plan<'_>) -> anyhow::Result<(Writes, Matcher)>
     Ok((writes, matcher))
 }
 
-/// Issues `rate` × `duration` writes on schedule and waits for them all.
-async fn write_at_rate(
+/// Issues `rate` × `duration` writes on schedule and waits for them all;
+/// each acknowledgement goes to `matcher`. Shared with `--sink-latency`.
+pub(super) async fn write_at_rate<M: Acks>(
     plan: &Plan<'_>,
     channels: &[Channel],
-    matcher: &Arc<Mutex<Matcher>>,
+    matcher: &Arc<Mutex<M>>,
     rng: &mut SmallRng,
 ) -> anyhow::Result<Writes> {
     let total = (plan.rate as f64 * plan.duration.as_secs_f64()).round() as u64;
@@ -181,7 +182,8 @@ fn write_request(requests: &Requests, value: &Bytes, rng: &mut SmallRng) -> SetR
     }
 }
 
-async fn set(
+/// One Set of the plan's workload; its seq.
+pub(super) async fn set(
     client: &mut KvClient<Channel>,
     plan: &Plan<'_>,
     rng: &mut SmallRng,
