@@ -316,3 +316,62 @@ async fn filtered_out_events_still_move_the_checkpoint() {
             .all(|e| e.op == Op::Set && e.key.starts_with(b"key:"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_whose_checkpoint_fell_past_the_aof_fails_visibly() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = StoreOptions {
+        aof: AofOptions {
+            fsync: FsyncPolicy::No,
+            segment_bytes: 4096,
+            ..AofOptions::default()
+        },
+        ..StoreOptions::default()
+    };
+    {
+        let store = Store::open(dir.path(), small.clone()).unwrap().0;
+        write(&store, 0, 1000);
+        store.close().unwrap();
+    }
+    // Retention removed the oldest segment while the sink was at seq 10.
+    let mut segments: Vec<_> = std::fs::read_dir(dir.path().join("aof"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segments.sort();
+    std::fs::remove_file(&segments[0]).unwrap();
+    let checkpoints = Checkpoints::new(dir.path().join("checkpoints"));
+    let at_10 = fluxkv_sinks::Checkpoint {
+        node: "n".into(),
+        epoch: 1,
+        seq: 10,
+    };
+    checkpoints.store("behind", &at_10).unwrap();
+
+    let store = Arc::new(Store::open(dir.path(), small).unwrap().0);
+    let sink = Scripted::default();
+    let pipeline = Pipeline::new(
+        "behind",
+        config(KindConfig::Stdout(Default::default()), Encoding::Json),
+        sink.clone(),
+        store,
+        checkpoints.clone(),
+        DeadLetters::new(dir.path().join("dl")),
+    );
+    let status = pipeline.status();
+    let result = pipeline.run(CancellationToken::new()).await;
+    let err = result.expect_err("a sink that cannot resume must not skip ahead");
+    assert!(err.to_string().contains("re-snapshot"), "{err}");
+    let report = status.report();
+    assert_eq!(report.state, SinkState::Failed);
+    assert!(report.last_error.unwrap().contains("seq 11"));
+    assert!(
+        sink.delivered.lock().unwrap().is_empty(),
+        "it delivered from a later seq"
+    );
+    assert_eq!(
+        checkpoints.load("behind").unwrap(),
+        Some(at_10),
+        "the checkpoint moved"
+    );
+}
