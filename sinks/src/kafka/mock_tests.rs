@@ -19,13 +19,18 @@ fn cluster() -> MockCluster<'static, DefaultProducerContext> {
     mock
 }
 
-/// A sink whose batches leave as one request (a 50 ms linger).
-async fn sink(mock: &MockCluster<'static, DefaultProducerContext>) -> KafkaSink {
+/// A sink whose batches leave as one request (a 50 ms linger). A record
+/// times out after `timeout_ms`: generous, unless a test waits for a
+/// timeout — on a loaded machine connecting alone can take a second.
+async fn sink_timing_out_after(
+    mock: &MockCluster<'static, DefaultProducerContext>,
+    timeout_ms: u64,
+) -> KafkaSink {
     let config: KafkaConfig = toml::from_str(&format!(
         r#"
         brokers = "{}"
         topic = "{TOPIC}"
-        message_timeout_ms = 1000
+        message_timeout_ms = {timeout_ms}
         properties = {{ "linger.ms" = "50" }}
         "#,
         mock.bootstrap_servers()
@@ -34,6 +39,10 @@ async fn sink(mock: &MockCluster<'static, DefaultProducerContext>) -> KafkaSink 
     KafkaSink::connect("mock", &config, Encoding::Json)
         .await
         .unwrap()
+}
+
+async fn sink(mock: &MockCluster<'static, DefaultProducerContext>) -> KafkaSink {
+    sink_timing_out_after(mock, 10_000).await
 }
 
 fn records(seqs: std::ops::RangeInclusive<u64>) -> Vec<Record> {
@@ -53,6 +62,19 @@ fn records(seqs: std::ops::RangeInclusive<u64>) -> Vec<Record> {
         Record { event, payload }
     })
     .collect()
+}
+
+/// Delivers as the engine does: retrying until it goes through (with the
+/// short timeout, connecting may time out once on a loaded machine).
+async fn deliver_eventually(sink: &mut KafkaSink, records: &[Record]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match sink.deliver(records).await {
+            Delivery::Delivered => return,
+            Delivery::Retryable(_) if Instant::now() < deadline => continue,
+            other => panic!("not delivered within 30 s: {other:?}"),
+        }
+    }
 }
 
 fn reason(delivery: &Delivery) -> String {
@@ -104,11 +126,8 @@ async fn transient_broker_errors_are_retried_inside_the_producer() {
 #[tokio::test]
 async fn a_broker_down_past_the_message_timeout_is_retryable() {
     let mock = cluster();
-    let mut sink = sink(&mock).await;
-    assert!(matches!(
-        sink.deliver(&records(1..=3)).await,
-        Delivery::Delivered
-    ));
+    let mut sink = sink_timing_out_after(&mock, 2_000).await;
+    deliver_eventually(&mut sink, &records(1..=3)).await;
     mock.broker_down(1).unwrap();
     let started = Instant::now();
     let down = sink.deliver(&records(4..=6)).await;
@@ -116,15 +135,6 @@ async fn a_broker_down_past_the_message_timeout_is_retryable() {
     assert!(reason(&down).contains("MessageTimedOut"), "{down:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
     mock.broker_up(1).unwrap();
-    // As the engine does: retry until the producer has reconnected (a
-    // delivery may still time out while it does, on a loaded machine).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match sink.deliver(&records(4..=6)).await {
-            Delivery::Delivered => break,
-            Delivery::Retryable(_) if Instant::now() < deadline => continue,
-            other => panic!("not delivered after the broker came back: {other:?}"),
-        }
-    }
+    deliver_eventually(&mut sink, &records(4..=6)).await;
     sink.close().await.unwrap();
 }
