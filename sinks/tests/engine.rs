@@ -330,7 +330,14 @@ async fn a_sink_whose_checkpoint_fell_past_the_aof_fails_visibly() {
     };
     {
         let store = Store::open(dir.path(), small.clone()).unwrap().0;
-        write(&store, 0, 1000);
+        // Segments rotate between group commits: commit each write so the
+        // log really spans several segments.
+        for i in 0..1000u32 {
+            let written = store
+                .set(format!("key:{i}").as_bytes(), b"v", SetOptions::default())
+                .unwrap();
+            store.wait_committed(written.seq.unwrap()).await.unwrap();
+        }
         store.close().unwrap();
     }
     // Retention removed the oldest segment while the sink was at seq 10.
@@ -339,6 +346,7 @@ async fn a_sink_whose_checkpoint_fell_past_the_aof_fails_visibly() {
         .map(|e| e.unwrap().path())
         .collect();
     segments.sort();
+    assert!(segments.len() >= 3, "the AOF did not rotate: {segments:?}");
     std::fs::remove_file(&segments[0]).unwrap();
     let checkpoints = Checkpoints::new(dir.path().join("checkpoints"));
     let at_10 = fluxkv_sinks::Checkpoint {
@@ -359,7 +367,12 @@ async fn a_sink_whose_checkpoint_fell_past_the_aof_fails_visibly() {
         DeadLetters::new(dir.path().join("dl")),
     );
     let status = pipeline.status();
-    let result = pipeline.run(CancellationToken::new()).await;
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        pipeline.run(CancellationToken::new()),
+    )
+    .await
+    .expect("the pipeline should fail at once, not wait for events");
     let err = result.expect_err("a sink that cannot resume must not skip ahead");
     assert!(err.to_string().contains("re-snapshot"), "{err}");
     let report = status.report();

@@ -360,9 +360,14 @@ fn history_older_than_the_aof_is_refused_with_the_oldest_seq() {
         ..StoreOptions::default()
     };
     let store = Store::open(dir.path(), small.clone()).unwrap().0;
+    let rt = runtime();
+    // Segments rotate between group commits: commit each write so the log
+    // really spans several segments.
     for i in 0..2000u32 {
-        let _ = store
+        let written = store
             .set(format!("k{i}").as_bytes(), b"value", SetOptions::default())
+            .unwrap();
+        rt.block_on(store.wait_committed(written.seq.unwrap()))
             .unwrap();
     }
     store.close().unwrap();
@@ -373,6 +378,7 @@ fn history_older_than_the_aof_is_refused_with_the_oldest_seq() {
         .map(|e| e.unwrap().path())
         .collect();
     segments.sort();
+    assert!(segments.len() >= 3, "the AOF did not rotate: {segments:?}");
     std::fs::remove_file(&segments[0]).unwrap();
     let oldest: u64 = segments[1]
         .file_stem()
