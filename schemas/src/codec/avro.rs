@@ -185,7 +185,9 @@ fn op_index(op: Op) -> i64 {
     i64::from(op.code()) - 1
 }
 
-fn put_long(buf: &mut Vec<u8>, value: i64) {
+/// Appends an Avro `long`: zig-zag, then a little-endian base-128 varint.
+/// Public for writers of other Avro structures (container files).
+pub fn put_long(buf: &mut Vec<u8>, value: i64) {
     let mut n = ((value << 1) ^ (value >> 63)) as u64;
     while n >= 0x80 {
         buf.push((n as u8) | 0x80);
@@ -194,7 +196,8 @@ fn put_long(buf: &mut Vec<u8>, value: i64) {
     buf.push(n as u8);
 }
 
-fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
+/// Appends Avro `bytes` (or `string`): the length as a `long`, then the bytes.
+pub fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
     put_long(buf, bytes.len() as i64);
     buf.extend_from_slice(bytes);
 }

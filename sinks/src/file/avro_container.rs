@@ -3,7 +3,7 @@
 //! by the file's sync marker. Written directly, like the Avro codec in
 //! `fluxkv-schemas`; tests read the files back with apache-avro.
 
-use fluxkv_schemas::codec::avro::{SCHEMA, SINGLE_OBJECT_MARKER};
+use fluxkv_schemas::codec::avro::{SCHEMA, SINGLE_OBJECT_MARKER, put_bytes, put_long};
 
 /// Bytes of the single-object header before a datum: marker + fingerprint.
 pub(crate) const SINGLE_OBJECT_HEADER: usize = SINGLE_OBJECT_MARKER.len() + 8;
@@ -37,19 +37,4 @@ pub(crate) fn block<'a>(
     }
     out.extend_from_slice(sync);
     out
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_long(out, bytes.len() as i64);
-    out.extend_from_slice(bytes);
-}
-
-/// Avro `long`: zig-zag, then a little-endian base-128 varint.
-fn put_long(out: &mut Vec<u8>, value: i64) {
-    let mut n = ((value << 1) ^ (value >> 63)) as u64;
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
 }
