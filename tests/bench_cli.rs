@@ -1,9 +1,12 @@
 //! End-to-end tests of `fluxkv bench`: the real binary against a private
 //! `redis-server` started on a free port for each test.
 
+mod common;
+
+use common::{bench, bench_json};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A `redis-server` child process, killed when dropped, so a failing
@@ -99,28 +102,6 @@ impl Drop for Redis {
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local address").port()
-}
-
-fn bench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fluxkv"))
-        .arg("bench")
-        .args(args)
-        .output()
-        .expect("run fluxkv bench")
-}
-
-/// Runs a benchmark that must succeed and returns its JSON report.
-fn bench_json(args: &[&str]) -> serde_json::Value {
-    let output = bench(args);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "fluxkv bench {args:?} failed: {}\nstdout: {stdout}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}"))
 }
 
 #[test]

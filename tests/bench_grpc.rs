@@ -3,30 +3,7 @@
 
 mod common;
 
-use common::Node;
-use std::process::{Command, Output};
-
-fn bench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fluxkv"))
-        .arg("bench")
-        .args(args)
-        .output()
-        .expect("run fluxkv bench")
-}
-
-/// Runs a benchmark that must succeed and returns its JSON report.
-fn bench_json(args: &[&str]) -> serde_json::Value {
-    let output = bench(args);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "fluxkv bench {args:?} failed: {}\nstdout: {stdout}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}"))
-}
+use common::{Node, bench, bench_json};
 
 fn dbsize(node: &Node) -> u64 {
     let mut conn = redis::Client::open(node.url())

@@ -8,11 +8,10 @@
 
 mod common;
 
-use common::Node;
+use common::{Node, bench_json};
 use serde_json::Value;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const KAFKA: &str = "127.0.0.1:9092";
@@ -65,24 +64,6 @@ exchange = "{exchange}"
     );
     std::fs::write(&path, toml).unwrap();
     path
-}
-
-/// Runs `fluxkv bench` with `args`, which must succeed; its JSON report.
-fn bench_json(args: &[&str]) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_fluxkv"))
-        .arg("bench")
-        .args(args)
-        .output()
-        .expect("run fluxkv bench");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "fluxkv bench {args:?} failed: {}\nstdout: {stdout}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}"))
 }
 
 /// Every acknowledged write's event was consumed from the broker.

@@ -138,3 +138,26 @@ impl Drop for Node {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `fluxkv bench` with `args`.
+pub fn bench(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fluxkv"))
+        .arg("bench")
+        .args(args)
+        .output()
+        .expect("run fluxkv bench")
+}
+
+/// Runs a benchmark that must succeed and returns its JSON report.
+pub fn bench_json(args: &[&str]) -> serde_json::Value {
+    let output = bench(args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "fluxkv bench {args:?} failed: {}\nstdout: {stdout}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}"))
+}
