@@ -40,6 +40,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let signals = Signals::install()?;
     let options = StoreOptions {
         shards: config.store.shards,
         aof: AofOptions {
@@ -69,7 +70,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let store = Arc::new(store);
     let shutdown = CancellationToken::new();
-    tokio::spawn(watch_signals(shutdown.clone()));
+    tokio::spawn(signals.cancel_on_signal(shutdown.clone()));
     let expiry = tokio::spawn(active_expiry(store.clone(), shutdown.clone()));
     let sinks = Sinks::start(&config.sinks, store.clone(), shutdown.clone())
         .await
@@ -154,23 +155,35 @@ async fn stop_all_on_error(
     result
 }
 
-async fn watch_signals(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with kill -9 only");
-        return;
-    };
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
-    // Cancel before logging: nothing that can go wrong with the log may
-    // keep the node from shutting down.
-    shutdown.cancel();
-    tracing::info!("{name}: shutting down");
+/// SIGTERM and SIGINT handlers. Installed before the node does anything
+/// else: a signal that arrived before a spawned task first ran would
+/// otherwise meet the default disposition and kill the node without
+/// flushing the AOF.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
+    }
+
+    /// Waits for either signal, then cancels `shutdown`.
+    async fn cancel_on_signal(mut self, shutdown: CancellationToken) {
+        let name = tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        };
+        // Cancel before logging: nothing that can go wrong with the log may
+        // keep the node from shutting down.
+        shutdown.cancel();
+        tracing::info!("{name}: shutting down");
+    }
 }
 
 /// Removes expired keys nobody reads, logging each as an `expire` record.
