@@ -14,7 +14,7 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run a node: the Redis-protocol server over the AOF-backed store.
     Serve(crate::serve::ServeArgs),
-    /// Inspect and repair AOF segments (like redis-check-aof).
+    /// Inspect, repair and rewrite (compact) the AOF.
     Aof(crate::aof_tool::AofArgs),
     /// Load-test a node: any Redis-protocol server, or fluxkv's gRPC API
     /// (--grpc) and its change-event delivery (--watch-latency).
@@ -23,4 +23,10 @@ pub(crate) enum Command {
     Watch(crate::watch::WatchArgs),
     /// Report on a running node's sinks.
     Sinks(crate::sinks_status::SinksArgs),
+    /// Deliver a range of history from the AOF again: into a sink of the
+    /// config, into a store over the Redis protocol, or counted (--dry-run).
+    Replay(crate::replay::ReplayArgs),
+    /// Write a consistent snapshot of the keyspace, or load one into an
+    /// empty node.
+    Snapshot(crate::snapshot::SnapshotArgs),
 }

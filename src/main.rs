@@ -7,8 +7,11 @@ mod aof_tool;
 mod bench;
 mod cli;
 mod config;
+mod replay;
 mod serve;
 mod sinks_status;
+mod snapshot;
+mod upkeep;
 mod watch;
 
 use clap::Parser;
@@ -27,6 +30,8 @@ fn main() -> std::process::ExitCode {
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::Watch(args) => watch::run(args),
         cli::Command::Sinks(args) => sinks_status::run(args),
+        cli::Command::Replay(args) => replay::run(args),
+        cli::Command::Snapshot(args) => snapshot::run(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

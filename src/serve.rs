@@ -8,7 +8,7 @@ use fluxkv_ingest::{
     SinkStatusSource,
 };
 use fluxkv_sinks::Sinks;
-use fluxkv_store::{AofOptions, Store, StoreOptions};
+use fluxkv_store::{AofOptions, RetentionPolicy, Store, StoreOptions};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +47,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             fsync: config.aof.fsync,
             segment_bytes: config.aof.segment_bytes,
             ring_events: config.stream.ring_events,
+            auto_rewrite_percentage: config.aof.auto_rewrite_percentage,
+            auto_rewrite_min_bytes: config.aof.auto_rewrite_min_bytes,
+            retention: RetentionPolicy {
+                retain_history_bytes: config.aof.retain_history_bytes,
+                retention_limit_bytes: config.aof.retention_limit_bytes,
+            },
         },
         max_value_bytes: config.resp.max_bulk_len,
         before_images: config.before_images(),
@@ -58,10 +64,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (store, report) = tokio::task::spawn_blocking(move || Store::open(&data_dir, options))
         .await?
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    let records = report.aof.recovered.records;
+    // Base entries and fix-ups are records applied too.
+    let base = report.aof.recovered.base;
+    let records = report.aof.recovered.records + base.map_or(0, |b| b.keys + b.fixups);
     let seconds = report.elapsed.as_secs_f64();
     tracing::info!(
         records,
+        base_seq = base.map_or(0, |b| b.seq),
+        base_keys = base.map_or(0, |b| b.keys),
         keys = report.keys,
         last_seq = report.aof.recovered.last_seq,
         seconds,
@@ -75,6 +85,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let sinks = Sinks::start(&config.sinks, store.clone(), shutdown.clone())
         .await
         .context("starting the sinks")?;
+    let upkeep = tokio::spawn(crate::upkeep::run(
+        store.clone(),
+        sinks.statuses(),
+        shutdown.clone(),
+    ));
 
     let resp = RespConfig {
         addr: config.resp.addr.clone(),
@@ -133,6 +148,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let served = resp.and(grpc).and(http);
     shutdown.cancel();
     let _ = expiry.await;
+    let _ = upkeep.await;
     // Sinks finish the batch in hand (and checkpoint it) before the AOF
     // closes; whatever they did not deliver they resume after a restart.
     sinks.join().await;

@@ -191,6 +191,7 @@ impl Shared {
         let stats = &self.stats;
         let keyspace = self.store.keyspace_stats();
         let aof = self.store.aof_status();
+        let rewrite = self.store.rewrite_stats();
         let uptime = self.started.elapsed().as_secs();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed).to_string();
         let mut sections = vec![
@@ -237,7 +238,28 @@ impl Shared {
                 vec![
                     ("loading", "0".into()),
                     ("aof_enabled", "1".into()),
-                    ("aof_rewrite_in_progress", "0".into()),
+                    (
+                        "aof_rewrite_in_progress",
+                        u8::from(rewrite.in_progress).to_string(),
+                    ),
+                    ("aof_rewrites", rewrite.rewrites.to_string()),
+                    (
+                        "aof_last_bgrewrite_status",
+                        match &rewrite.last_error {
+                            Some(Some(_)) => "err",
+                            _ => "ok",
+                        }
+                        .into(),
+                    ),
+                    (
+                        "aof_last_rewrite_time_sec",
+                        rewrite
+                            .last_elapsed
+                            .map_or("-1".into(), |d| d.as_secs().to_string()),
+                    ),
+                    ("aof_base_size", aof.base.map_or(0, |b| b.bytes).to_string()),
+                    ("aof_base_seq", aof.base.map_or(0, |b| b.seq).to_string()),
+                    ("aof_oldest_seq", aof.oldest_seq.to_string()),
                     (
                         "aof_last_write_status",
                         if aof.poisoned.is_some() { "err" } else { "ok" }.into(),

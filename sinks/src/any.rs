@@ -6,10 +6,11 @@ use crate::error::SinkError;
 use crate::file::FileSink;
 use crate::kafka::KafkaSink;
 use crate::rabbitmq::RabbitMqSink;
-use crate::sink::{Delivery, Record, Sink};
+use crate::sink::{Ack, Record, Sink};
 use crate::stdout::StdoutSink;
 use fluxkv_schemas::Encoding;
 use std::path::Path;
+use std::sync::Arc;
 
 /// One of the built-in sinks.
 #[derive(Debug)]
@@ -49,12 +50,12 @@ impl AnySink {
 }
 
 impl Sink for AnySink {
-    async fn deliver(&mut self, records: &[Record]) -> Delivery {
+    async fn send(&mut self, records: Arc<[Record]>) -> Ack {
         match self {
-            AnySink::Kafka(sink) => sink.deliver(records).await,
-            AnySink::RabbitMq(sink) => sink.deliver(records).await,
-            AnySink::File(sink) => sink.deliver(records).await,
-            AnySink::Stdout(sink) => sink.deliver(records).await,
+            AnySink::Kafka(sink) => sink.send(records).await,
+            AnySink::RabbitMq(sink) => sink.send(records).await,
+            AnySink::File(sink) => sink.send(records).await,
+            AnySink::Stdout(sink) => sink.send(records).await,
         }
     }
 

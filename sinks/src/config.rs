@@ -5,7 +5,7 @@
 //! kind = "kafka"                 # kafka | rabbitmq | file | stdout
 //! encoding = "json"              # json | avro | avro-confluent:<id> | protobuf
 //! filter = { prefixes = ["order:"], ops = ["set", "del"] }
-//! batch = { max_events = 500, max_bytes = 1048576, linger_ms = 5 }
+//! batch = { max_events = 500, max_bytes = 1048576, linger_ms = 0, max_in_flight = 8 }
 //! retry = { initial_backoff_ms = 100, max_backoff_ms = 30000, jitter = 0.2 }
 //! dead_letter = { path = "data/dead-letters/orders.jsonl" }
 //! brokers = "127.0.0.1:9092"     # …then the kind's own keys
@@ -89,8 +89,10 @@ impl FilterConfig {
     }
 }
 
-/// How events are grouped: a batch is delivered when it reaches
-/// `max_events` or `max_bytes`, or `linger_ms` after its first event.
+/// How events are grouped and how many groups travel at once: a batch is
+/// sent when it reaches `max_events` or `max_bytes`, or `linger_ms` after
+/// its first event, as long as fewer than `max_in_flight` batches await
+/// their acknowledgement; meanwhile the next batch keeps filling up.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BatchConfig {
@@ -98,8 +100,14 @@ pub struct BatchConfig {
     pub max_events: usize,
     /// Most encoded bytes in one delivery.
     pub max_bytes: usize,
-    /// Longest wait for more events once one is there.
+    /// Longest wait for more events once one is there. Events that are
+    /// already there go into the batch without waiting, and while the
+    /// batches in flight take up the window the next one fills up anyway:
+    /// so by default (0) a batch goes as soon as nothing more is ready.
     pub linger_ms: u64,
+    /// Most batches sent and not yet acknowledged; 1 sends a batch only
+    /// once the one before is acknowledged.
+    pub max_in_flight: usize,
 }
 
 impl Default for BatchConfig {
@@ -107,7 +115,8 @@ impl Default for BatchConfig {
         BatchConfig {
             max_events: 1000,
             max_bytes: 1 << 20,
-            linger_ms: 5,
+            linger_ms: 0,
+            max_in_flight: 8,
         }
     }
 }
@@ -199,9 +208,10 @@ impl<'de> Deserialize<'de> for SinkConfig {
         if !(0.0..=1.0).contains(&common.retry.jitter) {
             return Err(D::Error::custom("retry.jitter must be between 0 and 1"));
         }
-        if common.batch.max_events == 0 || common.batch.max_bytes == 0 {
+        let batch = &common.batch;
+        if batch.max_events == 0 || batch.max_bytes == 0 || batch.max_in_flight == 0 {
             return Err(D::Error::custom(
-                "batch.max_events and batch.max_bytes must be positive",
+                "batch.max_events, batch.max_bytes and batch.max_in_flight must be positive",
             ));
         }
         Ok(SinkConfig {
@@ -237,7 +247,7 @@ mod tests {
             kind = "file"
             encoding = "protobuf"
             filter = { prefixes = ["user:"], ops = ["set"] }
-            batch = { max_events = 10 }
+            batch = { max_events = 10, max_in_flight = 2 }
             dir = "audit"
             "#,
         )
@@ -246,6 +256,7 @@ mod tests {
         assert_eq!(audit.encoding, Encoding::Protobuf);
         assert_eq!(audit.filter.ops, vec![Op::Set]);
         assert_eq!(audit.batch.max_events, 10);
+        assert_eq!(audit.batch.max_in_flight, 2);
         assert_eq!(audit.batch.linger_ms, BatchConfig::default().linger_ms);
         assert!(
             matches!(&audit.kind, KindConfig::File(file) if file.dir == std::path::Path::new("audit"))
@@ -262,6 +273,9 @@ mod tests {
         assert!(err.to_string().contains("unknown sink kind"), "{err}");
         let err = parse("[sinks.a]\nkind = \"stdout\"\nretry = { jitter = 2.0 }\n").unwrap_err();
         assert!(err.to_string().contains("jitter"), "{err}");
+        let err =
+            parse("[sinks.a]\nkind = \"stdout\"\nbatch = { max_in_flight = 0 }\n").unwrap_err();
+        assert!(err.to_string().contains("max_in_flight"), "{err}");
     }
 
     #[test]

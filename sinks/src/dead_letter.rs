@@ -2,13 +2,14 @@
 //! its rules) are written here with the reason, durably, so the pipeline
 //! can go on without losing them.
 
+use crate::config::SinkConfig;
 use crate::error::SinkError;
 use crate::sink::Record;
 use fluxkv_schemas::Encoding;
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The dead-letter file of one sink: JSON lines.
 #[derive(Debug)]
@@ -35,8 +36,17 @@ impl DeadLetters {
         }
     }
 
+    /// The dead letters of the sink `name`: its `dead_letter.path`, or by
+    /// default `dead-letters/<name>.jsonl`, under `data_dir` when relative.
+    pub fn configured(name: &str, config: &SinkConfig, data_dir: &Path) -> DeadLetters {
+        DeadLetters::new(match &config.dead_letter {
+            Some(dead_letter) => data_dir.join(&dead_letter.path),
+            None => data_dir.join("dead-letters").join(format!("{name}.jsonl")),
+        })
+    }
+
     /// Where the dead letters go.
-    pub fn path(&self) -> &std::path::Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 

@@ -4,9 +4,13 @@
 //!
 //! # Layout
 //!
-//! - [`sink`](Sink) — the `Sink` trait and the typed [`Delivery`] outcome.
-//! - [`engine`](Pipeline) — one task per sink: checkpoint, batch, deliver,
-//!   retry, dead-letter, checkpoint again.
+//! - [`sink`](Sink) — the `Sink` trait: send a batch, get an [`Ack`] that
+//!   resolves to the typed [`Delivery`] outcome.
+//! - [`engine`](Pipeline) — one task per sink: batch, send with several
+//!   batches in flight, retry, dead-letter, checkpoint the acknowledged
+//!   prefix.
+//! - [`history`](deliver_history) — a finite history through the same
+//!   engine, for `fluxkv replay --sink`.
 //! - [`config`](SinkConfig) — one flat TOML table per sink.
 //! - `checkpoint`, `backoff`, `dead_letter`, `status` — the engine's parts.
 //! - [`supervisor`](Sinks) — starts every configured sink.
@@ -22,6 +26,7 @@ mod dead_letter;
 mod engine;
 mod error;
 pub mod file;
+mod history;
 pub mod kafka;
 pub mod rabbitmq;
 mod sink;
@@ -36,6 +41,7 @@ pub use config::{KindConfig, SinkConfig};
 pub use dead_letter::DeadLetters;
 pub use engine::Pipeline;
 pub use error::SinkError;
-pub use sink::{Delivery, Record, Sink};
+pub use history::{HistoryRun, deliver_history};
+pub use sink::{Ack, Delivery, Record, Sink};
 pub use status::{SinkReport, SinkState, SinkStatus};
 pub use supervisor::Sinks;

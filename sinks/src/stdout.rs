@@ -2,11 +2,12 @@
 //! people trying fluxkv out. JSON as is; binary encodings as base64 lines.
 
 use crate::error::SinkError;
-use crate::sink::{Delivery, Record, Sink};
+use crate::sink::{Ack, Delivery, Record, Sink};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use std::io::Write;
+use std::sync::Arc;
 
 /// The stdout sink has no settings of its own.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -28,10 +29,11 @@ impl StdoutSink {
 }
 
 impl Sink for StdoutSink {
-    async fn deliver(&mut self, records: &[Record]) -> Delivery {
+    /// Writes the batch; it is delivered once written.
+    async fn send(&mut self, records: Arc<[Record]>) -> Ack {
         let mut out = std::io::stdout().lock();
         let mut write = || -> std::io::Result<()> {
-            for record in records {
+            for record in records.iter() {
                 if self.text {
                     out.write_all(&record.payload)?;
                 } else {
@@ -41,9 +43,9 @@ impl Sink for StdoutSink {
             }
             out.flush()
         };
-        match write() {
+        Ack::ready(match write() {
             Ok(()) => Delivery::Delivered,
             Err(err) => Delivery::Retryable(SinkError::io("writing to", "stdout", err)),
-        }
+        })
     }
 }

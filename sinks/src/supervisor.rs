@@ -38,10 +38,7 @@ impl Sinks {
         };
         for (name, config) in configs {
             let sink = AnySink::build(name, config, &data_dir).await?;
-            let dead_letters = DeadLetters::new(match &config.dead_letter {
-                Some(dl) => data_dir.join(&dl.path),
-                None => data_dir.join("dead-letters").join(format!("{name}.jsonl")),
-            });
+            let dead_letters = DeadLetters::configured(name, config, &data_dir);
             let pipeline = Pipeline::new(
                 name,
                 config.clone(),

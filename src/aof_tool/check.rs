@@ -5,6 +5,7 @@
 use super::Out;
 use super::scan::{LogCheck, SegmentCheck, Verdict};
 use fluxkv_store::StoreError;
+use fluxkv_store::aof::base::{self, Discard};
 use std::path::Path;
 
 /// Exit status when the check itself could not run.
@@ -48,6 +49,25 @@ pub(crate) fn run(dir: &Path, out: &mut Out) -> anyhow::Result<i32> {
         dir.display(),
         log.segments.len()
     ))?;
+    // The server starts from the newest base: it must be whole.
+    if let Some(newest) = base::list(dir)?.pop() {
+        match base::load(&newest, &mut Discard) {
+            Ok(b) => out.line(format_args!(
+                "{}  keys {:>8}  fix-ups {:>8}  seq {:<16}  bytes {:>11}  ok",
+                newest.path.display(),
+                b.keys,
+                b.fixups,
+                b.seq,
+                b.bytes
+            ))?,
+            Err(err) => {
+                out.line(format_args!(
+                    "CORRUPT: base {err}; the server refuses to start"
+                ))?;
+                return Ok(Verdict::Corrupt.exit_code());
+            }
+        }
+    }
     for segment in &log.segments {
         report_segment(segment, out)?;
     }

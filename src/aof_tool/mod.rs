@@ -9,6 +9,7 @@
 //! - [`repair`] — truncate at the first damage, moving later data aside.
 //! - [`dump`] — records as JSON lines.
 //! - [`stats`] — totals, for people or as JSON.
+//! - [`rewrite`] — compaction, on a running node or at rest.
 //!
 //! Reports go to stdout through [`Out`], which stops writing quietly when
 //! the reader goes away (`fluxkv aof dump | head`).
@@ -16,6 +17,7 @@
 mod check;
 mod dump;
 mod repair;
+mod rewrite;
 mod scan;
 mod stats;
 
@@ -58,6 +60,9 @@ pub(crate) enum AofCommand {
     /// Totals: records per op, seqs, times, keys, bytes.
     #[command(after_help = stats::AFTER_HELP)]
     Stats(stats::StatsArgs),
+    /// Compact the AOF: a base of the keyspace, then the log after it.
+    #[command(after_help = rewrite::AFTER_HELP)]
+    Rewrite(rewrite::RewriteArgs),
 }
 
 /// Runs one `aof` subcommand. `check` and `repair` report their verdict as
@@ -81,6 +86,10 @@ pub(crate) fn run(args: AofArgs) -> anyhow::Result<()> {
         }
         AofCommand::Dump(dump_args) => dump::run(&dir, &dump_args, &mut out),
         AofCommand::Stats(stats_args) => stats::run(&dir, &stats_args, &mut out),
+        AofCommand::Rewrite(rewrite_args) => {
+            rewrite::run(&args.data_dir, &rewrite_args, &mut out)?;
+            out.flush()
+        }
     }
 }
 

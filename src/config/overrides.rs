@@ -53,6 +53,22 @@ pub(crate) struct Overrides {
     /// Size at which a new AOF segment is started, in bytes.
     #[arg(long, env = "FLUXKV_AOF_SEGMENT_BYTES", value_name = "BYTES")]
     pub(crate) aof_segment_bytes: Option<u64>,
+    /// Auto-rewrite once the log since the base grew by this percentage (0: off).
+    #[arg(
+        long,
+        env = "FLUXKV_AOF_AUTO_REWRITE_PERCENTAGE",
+        value_name = "PERCENT"
+    )]
+    pub(crate) aof_auto_rewrite_percentage: Option<u64>,
+    /// Auto-rewrite only once the log since the base is this large, in bytes.
+    #[arg(long, env = "FLUXKV_AOF_AUTO_REWRITE_MIN_BYTES", value_name = "BYTES")]
+    pub(crate) aof_auto_rewrite_min_bytes: Option<u64>,
+    /// History kept behind the base whether or not a sink needs it, in bytes.
+    #[arg(long, env = "FLUXKV_AOF_RETAIN_HISTORY_BYTES", value_name = "BYTES")]
+    pub(crate) aof_retain_history_bytes: Option<u64>,
+    /// The most history kept for sinks that still need it, in bytes.
+    #[arg(long, env = "FLUXKV_AOF_RETENTION_LIMIT_BYTES", value_name = "BYTES")]
+    pub(crate) aof_retention_limit_bytes: Option<u64>,
     /// Number of keyspace shards (a power of two).
     #[arg(long, env = "FLUXKV_STORE_SHARDS", value_name = "N")]
     pub(crate) store_shards: Option<usize>,
@@ -96,6 +112,22 @@ impl Overrides {
         set(&mut config.http.max_body_bytes, o.http_max_body_bytes);
         set(&mut config.aof.fsync, o.aof_fsync);
         set(&mut config.aof.segment_bytes, o.aof_segment_bytes);
+        set(
+            &mut config.aof.auto_rewrite_percentage,
+            o.aof_auto_rewrite_percentage,
+        );
+        set(
+            &mut config.aof.auto_rewrite_min_bytes,
+            o.aof_auto_rewrite_min_bytes,
+        );
+        set(
+            &mut config.aof.retain_history_bytes,
+            o.aof_retain_history_bytes,
+        );
+        set(
+            &mut config.aof.retention_limit_bytes,
+            o.aof_retention_limit_bytes,
+        );
         set(&mut config.store.shards, o.store_shards);
         set(&mut config.stream.ring_events, o.stream_ring_events);
         set(&mut config.stream.before_images, o.stream_before_images);

@@ -41,6 +41,15 @@ pub(crate) struct HttpSection {
 pub(crate) struct AofSection {
     pub(crate) fsync: FsyncPolicy,
     pub(crate) segment_bytes: u64,
+    /// Rewrite once the log since the base grew by this percentage of the
+    /// base (0: never automatically).
+    pub(crate) auto_rewrite_percentage: u64,
+    /// …and is at least this many bytes.
+    pub(crate) auto_rewrite_min_bytes: u64,
+    /// History kept behind the base for replay, needed or not.
+    pub(crate) retain_history_bytes: u64,
+    /// The most history kept for sinks that have not delivered it yet.
+    pub(crate) retention_limit_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -114,6 +123,10 @@ impl Default for AofSection {
         AofSection {
             fsync: defaults.fsync,
             segment_bytes: defaults.segment_bytes,
+            auto_rewrite_percentage: defaults.auto_rewrite_percentage,
+            auto_rewrite_min_bytes: defaults.auto_rewrite_min_bytes,
+            retain_history_bytes: defaults.retention.retain_history_bytes,
+            retention_limit_bytes: defaults.retention.retention_limit_bytes,
         }
     }
 }

@@ -153,8 +153,9 @@ pub(crate) fn run(args: WatchArgs) -> anyhow::Result<()> {
     finished.context("writing to stdout")
 }
 
-/// Resolves on SIGINT or SIGTERM: the normal ways to end a watch.
-async fn stop_signal() {
+/// Resolves on SIGINT or SIGTERM: the normal ways to end a watch (and a
+/// replay).
+pub(crate) async fn stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),

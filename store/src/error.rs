@@ -51,6 +51,21 @@ pub enum StoreError {
         /// The oldest seq still available.
         oldest: u64,
     },
+    /// BGREWRITEAOF while a rewrite runs (Redis's words).
+    #[error("Background append only file rewriting already in progress")]
+    RewriteInProgress,
+    /// Another process has the data directory open.
+    #[error("data directory {path} is in use by another process (a running `fluxkv serve`?)")]
+    DataDirInUse {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// A snapshot can only be loaded into a node that holds nothing.
+    #[error("{path} already holds AOF files: a snapshot loads into an empty data directory only")]
+    NotEmpty {
+        /// The AOF directory.
+        path: PathBuf,
+    },
     /// The store is shutting down and takes no more writes.
     #[error("the store is shutting down")]
     ShuttingDown,

@@ -13,6 +13,8 @@
 //!   keyspace).
 //! - [`aof`] — records, segments, group-commit writer, recovery.
 //! - `replay` — applying recovered segments to the shards on every core.
+//! - `rewrite` — AOF rewrite (compaction) and snapshots: the keyspace as a
+//!   base file, written while writes go on.
 //! - [`stream`] — the change stream: ring of recent batches, AOF catch-up,
 //!   subscriptions.
 //! - [`clock`] — wall-clock time, replaceable in tests.
@@ -38,16 +40,19 @@ pub mod clock;
 mod error;
 mod ops;
 mod replay;
+mod rewrite;
 mod shard;
 mod store;
 pub mod stream;
 
-pub use aof::{AofOptions, AofStatus, FsyncPolicy};
+pub use aof::base::BaseSummary;
+pub use aof::{AofOptions, AofStatus, FsyncPolicy, Purged, RetentionPolicy};
 pub use clock::Clock;
 pub use error::{Result, StoreError};
 pub use ops::counters::{parse_f64, parse_i64};
 pub use ops::strings::{ExpirySpec, SetCondition, SetOptions, SetOutcome};
 pub use ops::ttl::{Deadline, ExpireCondition};
+pub use rewrite::{RewriteReport, RewriteStats, RewriteStep, install_snapshot};
 pub use shard::{Entry, ShardStats};
 pub use store::{KeyspaceStats, Logged, StartupReport, Store, StoreOptions};
 pub use stream::{Identity, Subscription, SubscriptionStats};

@@ -128,6 +128,11 @@ impl Shard {
             .map(|(_, key)| key.clone())
     }
 
+    /// Makes room for `additional` more keys without rehashing.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }

@@ -103,6 +103,9 @@ pub struct Store {
     before_images: Option<usize>,
     identity: Identity,
     data_dir: PathBuf,
+    pub(crate) maintenance: crate::rewrite::Maintenance,
+    /// Held open for the store's life: the data directory's lock.
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for Store {
@@ -122,12 +125,19 @@ impl Store {
             "shard count must be a power of two"
         );
         let started = Instant::now();
+        let lock = lock_data_dir(data_dir)?;
         let identity = Identity {
             node: node_id(data_dir, options.node_id.as_deref())?.into(),
             epoch: options.epoch,
         };
         let shard_hasher = foldhash::fast::FixedState::with_seed(0x666c_7578_6b76);
         let mut shards: Vec<Shard> = (0..options.shards).map(|_| Shard::default()).collect();
+        // Growing maps key by key while loading a base rehashes each of them
+        // a dozen times; its trailer says how many keys are coming.
+        if let Some(keys) = aof::base::newest_key_count(&data_dir.join("aof")) {
+            let per_shard = (keys as usize / shards.len()) * 21 / 20 + 1;
+            shards.iter_mut().for_each(|s| s.reserve(per_shard));
+        }
         let threads = replay::thread_count(options.shards);
         let (aof, report) = replay::replay_into(&mut shards, &shard_hasher, threads, |sink| {
             Aof::open(&data_dir.join("aof"), options.aof.clone(), sink)
@@ -142,6 +152,8 @@ impl Store {
             before_images: options.before_images,
             identity,
             data_dir: data_dir.to_path_buf(),
+            maintenance: Default::default(),
+            _lock: lock,
         };
         let startup = StartupReport {
             aof: report,
@@ -204,7 +216,13 @@ impl Store {
 
     /// The oldest seq the AOF still holds (the next one when it is empty).
     pub fn oldest_seq(&self) -> Result<u64> {
-        Ok(self.aof_segments()?.first().map_or(1, |s| s.first_seq))
+        Ok(self.aof.status().oldest_seq)
+    }
+
+    /// Tells retention the lowest seq a consumer (a sink) still needs; see
+    /// [`RetentionPolicy`](crate::RetentionPolicy). `u64::MAX`: none.
+    pub fn set_history_floor(&self, seq: u64) {
+        self.aof.set_history_floor(seq);
     }
 
     /// The AOF's segment files, oldest first. Blocking: it lists a directory.
@@ -434,6 +452,29 @@ impl ShardSet<'_> {
             .binary_search_by_key(&index, |(i, _)| *i)
             .expect("shard was locked");
         &mut self.guards[pos].1
+    }
+}
+
+/// Locks `data_dir` for this process (creating it if needed): two
+/// processes appending to one AOF would interleave their seqs.
+pub(crate) fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| StoreError::io("creating the data directory", data_dir, e))?;
+    let path = data_dir.join("LOCK");
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::io("opening the data directory lock", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::DataDirInUse {
+            path: data_dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(StoreError::io("locking the data directory", &path, e))
+        }
     }
 }
 

@@ -136,6 +136,15 @@ pub(crate) fn info(ctx: &mut Context<'_>, argv: &[&[u8]]) -> CommandResult {
     Ok(())
 }
 
+/// BGREWRITEAOF: starts a rewrite on its own thread and replies at once,
+/// as Redis does.
+pub(crate) fn bgrewriteaof(ctx: &mut Context<'_>, _argv: &[&[u8]]) -> CommandResult {
+    ctx.shared.store.start_rewrite()?;
+    ctx.reply
+        .simple("Background append only file rewriting started");
+    Ok(())
+}
+
 fn capitalize(name: &str) -> String {
     let mut chars = name.chars();
     chars

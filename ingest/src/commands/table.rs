@@ -185,6 +185,16 @@ pub(crate) static COMMANDS: &[CommandSpec] = &[
         server::info
     ),
     spec!(
+        "bgrewriteaof",
+        1,
+        0,
+        (0, 0, 0),
+        "server",
+        "1.0.0",
+        "Rewrites the AOF in the background: a base of the keyspace, then the log after it.",
+        server::bgrewriteaof
+    ),
+    spec!(
         "dbsize",
         1,
         RF,

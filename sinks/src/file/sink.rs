@@ -1,13 +1,15 @@
-//! Writing batches to segment files, fsyncing each before acknowledging.
+//! Writing batches to segment files, fsyncing each before acknowledging:
+//! the answer is known when `send` returns.
 
 use super::FileConfig;
 use super::avro_container;
 use crate::error::SinkError;
-use crate::sink::{Delivery, Record, Sink};
+use crate::sink::{Ack, Delivery, Record, Sink};
 use fluxkv_schemas::Encoding;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How records are laid out in a segment, by encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,14 +148,14 @@ impl FileSink {
 }
 
 impl Sink for FileSink {
-    async fn deliver(&mut self, records: &[Record]) -> Delivery {
+    async fn send(&mut self, records: Arc<[Record]>) -> Ack {
         // fsync can take milliseconds: keep it off the async workers.
-        match tokio::task::block_in_place(|| self.write(records)) {
+        Ack::ready(match tokio::task::block_in_place(|| self.write(&records)) {
             Ok(()) => Delivery::Delivered,
             Err(err) => {
                 self.current = None; // start a fresh segment on retry
                 Delivery::Retryable(err)
             }
-        }
+        })
     }
 }

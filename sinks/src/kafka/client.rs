@@ -15,8 +15,15 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The producer's settings: idempotent (per-partition order and no
 /// duplicates through librdkafka's own retries), acknowledged by all
-/// in-sync replicas, a short linger (the engine hands over whole batches),
-/// quick reconnects, then the user's `properties`.
+/// in-sync replicas, librdkafka's usual 5 ms linger, quick reconnects, then
+/// the user's `properties`.
+///
+/// The engine hands over batches as soon as events are there, several in
+/// flight, so batching into produce requests happens here, per partition:
+/// a shorter linger means more, smaller requests, and on a busy broker
+/// their queueing costs more tail latency than the linger saves (tansu at
+/// 20,000 events/s: p99 about 20–50 ms with 5 ms, 40–80 ms with 1 ms).
+/// `properties = { "linger.ms" = "0" }` trades throughput for latency.
 fn producer_config(name: &str, config: &KafkaConfig) -> ClientConfig {
     let mut client = ClientConfig::new();
     client
@@ -25,12 +32,12 @@ fn producer_config(name: &str, config: &KafkaConfig) -> ClientConfig {
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("max.in.flight.requests.per.connection", "5")
-        .set("linger.ms", "1")
+        .set("linger.ms", "5")
         .set("message.timeout.ms", config.message_timeout_ms.to_string())
         // Back to a broker within a second of its return (librdkafka's
         // default backs off up to 10 s, the Java client's up to 1 s).
         .set("reconnect.backoff.max.ms", "1000")
-        // Each batch waits for its acknowledgements: no Nagle delays.
+        // A request goes out as soon as librdkafka sends it: no Nagle delay.
         .set("socket.nagle.disable", "true")
         .set("compression.codec", config.compression.as_str())
         // The Java client's partitioner: a key lands on the partition a

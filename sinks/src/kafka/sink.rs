@@ -1,11 +1,13 @@
-//! Producing a batch and waiting for every delivery report.
+//! Producing a batch — every record enqueued with librdkafka, in order —
+//! and its answer, which awaits every delivery report apart from sending.
 
 use super::KafkaConfig;
 use super::client;
 use super::outcome::{self, Outcome};
 use crate::error::SinkError;
-use crate::sink::{Delivery, Record, Sink};
+use crate::sink::{Ack, Delivery, Record, Sink};
 use fluxkv_schemas::{Encoding, Op};
+use parking_lot::Mutex;
 use rdkafka::Message as _;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -14,6 +16,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer a
 use rdkafka::types::RDKafkaErrorCode;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long `close` waits for records still in librdkafka's queue.
@@ -27,8 +30,47 @@ pub struct KafkaSink {
     producer: FutureProducer,
     /// Topics known to exist (or not ours to create).
     ready: HashSet<String>,
-    /// Send records one at a time (after several were refused together).
-    one_by_one: bool,
+    /// What answers found out, for the next send to act on. Shared with
+    /// the answers in flight; locked briefly, never across an await.
+    learnt: Arc<Mutex<Learnt>>,
+}
+
+/// What a batch's answer tells the sends that follow.
+#[derive(Debug, Default)]
+struct Learnt {
+    /// The first seq of a batch whose records were refused together: when
+    /// it comes again, it is sent one record at a time.
+    one_by_one: Option<u64>,
+    /// A record failed: the producer may have hit a fatal error.
+    failed: bool,
+    /// Why the broker no longer accepts the producer's id or epoch.
+    broken: Option<String>,
+}
+
+/// A batch handed to librdkafka: what is known of each record so far, and
+/// the delivery reports to come.
+struct Produced {
+    outcomes: Vec<Outcome>,
+    pending: VecDeque<(usize, DeliveryFuture)>,
+    /// Every record was enqueued (not stopped at one librdkafka refused).
+    whole: bool,
+}
+
+impl Produced {
+    /// Waits for the oldest report still to come; false when none is.
+    async fn settle_one(&mut self) -> bool {
+        let Some((index, report)) = self.pending.pop_front() else {
+            return false;
+        };
+        self.outcomes[index].merge(settle(report.await));
+        true
+    }
+
+    /// Waits for every report: what became of each record.
+    async fn settle(mut self) -> Vec<Outcome> {
+        while self.settle_one().await {}
+        self.outcomes
+    }
 }
 
 impl fmt::Debug for KafkaSink {
@@ -56,7 +98,7 @@ impl KafkaSink {
             encoding,
             producer: client::producer(name, config)?,
             ready: HashSet::new(),
-            one_by_one: false,
+            learnt: Arc::default(),
         })
     }
 
@@ -86,15 +128,15 @@ impl KafkaSink {
             .insert(header("content-type", self.encoding.content_type()))
     }
 
-    /// Hands one copy of `record` to librdkafka, waiting for earlier
-    /// reports while its queue is full. `Err` when librdkafka refuses it.
+    /// Hands one copy of `record` to librdkafka, waiting for the batch's
+    /// earlier reports while its queue is full. `Err` when librdkafka
+    /// refuses it.
     async fn enqueue(
         &self,
         record: &Record,
         topic: &str,
         partition: Option<i32>,
-        pending: &mut VecDeque<(usize, DeliveryFuture)>,
-        outcomes: &mut [Outcome],
+        produced: &mut Produced,
     ) -> Result<DeliveryFuture, KafkaError> {
         loop {
             let mut produce = FutureRecord::to(topic)
@@ -106,11 +148,10 @@ impl KafkaSink {
             match self.producer.send_result(produce) {
                 Ok(report) => return Ok(report),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    match pending.pop_front() {
-                        Some((index, report)) => {
-                            outcomes[index].merge(settle(report.await));
-                        }
-                        None => tokio::time::sleep(Duration::from_millis(10)).await,
+                    if !produced.settle_one().await {
+                        // Earlier batches fill the queue: theirs are
+                        // awaited by their answers.
+                        tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                 }
                 Err((err, _)) => return Err(err),
@@ -118,14 +159,17 @@ impl KafkaSink {
         }
     }
 
-    /// Produces `records` and waits for their reports; what became of
-    /// each. Stops sending at the first record librdkafka refuses, and with
-    /// `one_by_one` at the first one not delivered.
-    async fn produce(&mut self, records: &[Record], one_by_one: bool) -> Vec<Outcome> {
-        let mut outcomes = vec![Outcome::Delivered; records.len()];
-        let mut pending = VecDeque::with_capacity(records.len());
+    /// Enqueues `records` in order. Stops at the first record librdkafka
+    /// refuses, and `one_by_one`, at the first one not delivered (each
+    /// report is then awaited before the next record goes).
+    async fn produce(&mut self, records: &[Record], one_by_one: bool) -> Produced {
+        let mut produced = Produced {
+            outcomes: vec![Outcome::Delivered; records.len()],
+            pending: VecDeque::with_capacity(records.len()),
+            whole: false,
+        };
         let mut partitions: HashMap<String, i32> = HashMap::new();
-        'records: for (index, record) in records.iter().enumerate() {
+        for (index, record) in records.iter().enumerate() {
             let topic = self.config.topic_for(record.event.op);
             // A flush concerns every key: one copy per partition, so each
             // partition's consumer sees it between the same events.
@@ -135,8 +179,8 @@ impl KafkaSink {
                     None => match client::partition_count(&self.producer, &topic).await {
                         Ok(count) => *partitions.entry(topic.clone()).or_insert(count),
                         Err(reason) => {
-                            outcomes[index] = Outcome::Transient(reason);
-                            break 'records;
+                            produced.outcomes[index] = Outcome::Transient(reason);
+                            return produced;
                         }
                     },
                 };
@@ -145,42 +189,44 @@ impl KafkaSink {
                 vec![None]
             };
             for partition in copies {
-                match self
-                    .enqueue(record, &topic, partition, &mut pending, &mut outcomes)
-                    .await
-                {
-                    Ok(report) => pending.push_back((index, report)),
+                match self.enqueue(record, &topic, partition, &mut produced).await {
+                    Ok(report) => produced.pending.push_back((index, report)),
                     Err(err) => {
                         let what = describe(&topic, record.payload.len());
-                        outcomes[index].merge(Outcome::of_error(&err, &what));
+                        produced.outcomes[index].merge(Outcome::of_error(&err, &what));
                         // What is queued is awaited; nothing after is sent.
-                        break 'records;
+                        return produced;
                     }
                 }
             }
             if one_by_one {
-                while let Some((copy_of, report)) = pending.pop_front() {
-                    outcomes[copy_of].merge(settle(report.await));
-                }
-                if outcomes[index] != Outcome::Delivered {
-                    break;
+                while produced.settle_one().await {}
+                if produced.outcomes[index] != Outcome::Delivered {
+                    return produced;
                 }
             }
         }
-        while let Some((index, report)) = pending.pop_front() {
-            outcomes[index].merge(settle(report.await));
-        }
-        outcomes
+        produced.whole = true;
+        produced
     }
 
     /// Replaces a producer that hit a fatal error or whose idempotence
-    /// state the broker refuses: librdkafka cannot go on with it.
-    fn replace_producer(&mut self, outcomes: &[Outcome]) {
+    /// state the broker refuses, as an answer found out: librdkafka cannot
+    /// go on with it. Batches still awaiting its reports get them (failed,
+    /// purged) when it is dropped.
+    fn replace_broken_producer(&mut self) {
+        let (failed, broken) = {
+            let mut learnt = self.learnt.lock();
+            (std::mem::take(&mut learnt.failed), learnt.broken.take())
+        };
+        if !failed {
+            return;
+        }
         let reason = match self.producer.client().fatal_error() {
             Some((code, reason)) => format!("{code:?}: {reason}"),
-            None => match outcomes.iter().find(|o| matches!(o, Outcome::Broken(_))) {
-                Some(Outcome::Broken(reason)) => reason.clone(),
-                _ => return,
+            None => match broken {
+                Some(reason) => reason,
+                None => return,
             },
         };
         tracing::warn!(sink = %self.name, reason, "replacing the kafka producer");
@@ -195,6 +241,50 @@ impl KafkaSink {
             }
         }
     }
+}
+
+/// The answer to a batch produced: its reports, and what they mean for the
+/// batch and for the sends that follow.
+async fn answer(
+    sink: String,
+    learnt: Arc<Mutex<Learnt>>,
+    produced: Produced,
+    first_seq: u64,
+    one_by_one: bool,
+) -> Delivery {
+    let outcomes = produced.settle().await;
+    let failed = outcomes.iter().any(|o| *o != Outcome::Delivered);
+    if !failed && !one_by_one {
+        return Delivery::Delivered;
+    }
+    let mut learnt = learnt.lock();
+    learnt.failed |= failed;
+    if let Some(Outcome::Broken(reason)) = outcomes.iter().find(|o| matches!(o, Outcome::Broken(_)))
+    {
+        learnt.broken = Some(reason.clone());
+    }
+    // A broker refuses a whole request (one partition's record batch) for
+    // one bad record: several records failing for good together are found
+    // out by sending them one at a time, not dead-lettered.
+    let refused = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Permanent(_)))
+        .count();
+    if !one_by_one && refused > 1 {
+        learnt.one_by_one = Some(first_seq);
+        return Delivery::Retryable(SinkError::Unavailable {
+            sink,
+            reason: format!(
+                "{refused} records refused together; resending one at a time to find the ones \
+                 at fault"
+            ),
+        });
+    }
+    let delivery = outcome::fold(&sink, &outcomes);
+    if !matches!(delivery, Delivery::Retryable(_)) && learnt.one_by_one == Some(first_seq) {
+        learnt.one_by_one = None;
+    }
+    delivery
 }
 
 /// The outcome a delivery report tells.
@@ -221,40 +311,30 @@ fn describe(topic: &str, bytes: usize) -> String {
 }
 
 impl Sink for KafkaSink {
-    async fn deliver(&mut self, records: &[Record]) -> Delivery {
-        if let Err(reason) = self.prepare(records).await {
-            return Delivery::Retryable(SinkError::Unavailable {
+    async fn send(&mut self, records: Arc<[Record]>) -> Ack {
+        self.replace_broken_producer();
+        if let Err(reason) = self.prepare(&records).await {
+            return Ack::ready(Delivery::Retryable(SinkError::Unavailable {
                 sink: self.name.clone(),
                 reason,
-            });
+            }));
         }
-        let one_by_one = self.one_by_one;
-        let outcomes = self.produce(records, one_by_one).await;
-        if outcomes.iter().any(|o| *o != Outcome::Delivered) {
-            self.replace_producer(&outcomes);
+        let first_seq = records[0].event.seq;
+        let one_by_one = self.learnt.lock().one_by_one == Some(first_seq);
+        let produced = self.produce(&records, one_by_one).await;
+        let whole = produced.whole;
+        let answer = answer(
+            self.name.clone(),
+            self.learnt.clone(),
+            produced,
+            first_seq,
+            one_by_one,
+        );
+        if whole {
+            Ack::new(answer)
+        } else {
+            Ack::partial(answer)
         }
-        // A broker refuses a whole request (one partition's record batch)
-        // for one bad record: several records failing for good together
-        // are found out by sending them one at a time, not dead-lettered.
-        let refused = outcomes
-            .iter()
-            .filter(|o| matches!(o, Outcome::Permanent(_)))
-            .count();
-        if !one_by_one && refused > 1 {
-            self.one_by_one = true;
-            return Delivery::Retryable(SinkError::Unavailable {
-                sink: self.name.clone(),
-                reason: format!(
-                    "{refused} records refused together; resending one at a time to find the \
-                     ones at fault"
-                ),
-            });
-        }
-        let delivery = outcome::fold(&self.name, &outcomes);
-        if !matches!(delivery, Delivery::Retryable(_)) {
-            self.one_by_one = false;
-        }
-        delivery
     }
 
     async fn close(&mut self) -> Result<(), SinkError> {

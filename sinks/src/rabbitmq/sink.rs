@@ -1,17 +1,21 @@
-//! The connection, publishing a batch and reading the broker's answers.
+//! The connection, and publishing a batch on it (its answer is in
+//! `confirms`).
 
 use super::config::{Checked, RabbitMqConfig};
+use super::confirms::Confirms;
 use super::message;
 use super::routing::RoutingKey;
-use super::settled::{Outcome, Settled};
+use super::settled::{Plan, Settled};
 use crate::error::SinkError;
-use crate::sink::{Delivery, Record, Sink};
+use crate::sink::{Ack, Record, Sink};
 use fluxkv_schemas::Encoding;
-use lapin::message::BasicReturnMessage;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::{FieldTable, ShortString};
 use lapin::uri::AMQPUri;
-use lapin::{Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::{Instant, timeout, timeout_at};
 
@@ -29,10 +33,15 @@ pub struct RabbitMqSink {
     connection_timeout: Duration,
     confirm_timeout: Duration,
     content_type: ShortString,
-    /// `None` while disconnected: the next delivery connects first. Boxed:
+    /// `None` while disconnected: the next send connects first. Boxed:
     /// lapin's handles are large, and `AnySink` holds every kind inline.
     link: Option<Box<Link>>,
-    settled: Settled,
+    /// Shared with the answers in flight, which note what the broker
+    /// settled; locked briefly, never across an await.
+    settled: Arc<Mutex<Settled>>,
+    /// Set by an answer that lost the connection (or got no confirm in
+    /// time): the next send reconnects.
+    lost: Arc<AtomicBool>,
 }
 
 /// A connection and its confirm channel.
@@ -40,15 +49,6 @@ pub struct RabbitMqSink {
 struct Link {
     connection: Connection,
     channel: Channel,
-}
-
-/// What became of one published message.
-#[derive(Debug)]
-enum Answer {
-    Ack,
-    Nack,
-    /// No answer: the connection failed or the broker went quiet.
-    Lost(String),
 }
 
 impl RabbitMqSink {
@@ -80,7 +80,8 @@ impl RabbitMqSink {
             confirm_timeout,
             content_type: encoding.content_type().into(),
             link: None,
-            settled: Settled::default(),
+            settled: Arc::default(),
+            lost: Arc::default(),
         };
         match timeout(connection_timeout, sink.open()).await {
             Ok(Ok(link)) => sink.link = Some(Box::new(link)),
@@ -145,6 +146,9 @@ impl RabbitMqSink {
 
     /// The channel, reconnecting first when the link is gone or broken.
     async fn channel(&mut self) -> Result<Channel, SinkError> {
+        if self.lost.swap(false, Ordering::AcqRel) {
+            self.disconnect(); // its state is unknown
+        }
         if let Some(link) = &self.link {
             if link.connection.status().connected() && link.channel.status().connected() {
                 return Ok(link.channel.clone());
@@ -167,7 +171,7 @@ impl RabbitMqSink {
         Ok(channel)
     }
 
-    /// Drops the link (closing it in the background): the next delivery
+    /// Drops the link (closing it in the background): the next send
     /// reconnects.
     fn disconnect(&mut self) {
         if let Some(link) = self.link.take() {
@@ -182,20 +186,21 @@ impl RabbitMqSink {
         }
     }
 
-    /// Publishes `records`, waits for the broker's answer to each, and
-    /// settles the leading run of records that are confirmed or returned.
-    /// The error says why the record after that run is not settled.
-    async fn publish(&mut self, records: &[Record]) -> Result<(), SinkError> {
-        let channel = self.channel().await?;
+    /// Publishes `records[from..]` in order, on one channel; the answer
+    /// waits for their confirms.
+    async fn publish(&mut self, records: Arc<[Record]>, from: usize) -> Ack {
+        let channel = match self.channel().await {
+            Ok(channel) => channel,
+            Err(err) => return Ack::ready(self.settled.lock().resolve(&records, || err)),
+        };
         let deadline = Instant::now() + self.confirm_timeout;
         let options = BasicPublishOptions {
             mandatory: self.mandatory,
             ..BasicPublishOptions::default()
         };
-        // Publish everything, then wait: confirms are pipelined.
-        let mut confirms = Vec::with_capacity(records.len());
+        let mut confirms = Vec::with_capacity(records.len() - from);
         let mut stopped = None;
-        for record in records {
+        for record in &records[from..] {
             let publish = channel.basic_publish(
                 self.exchange.clone(),
                 self.routing_key.render(&record.event).into(),
@@ -215,92 +220,26 @@ impl RabbitMqSink {
                 }
             }
         }
-        // Every confirm is awaited (past the deadline, each is only
-        // polled), so every returned message is seen: the broker sends a
-        // return before the confirm of the same message.
-        let mut answers = Vec::with_capacity(confirms.len());
-        let mut returned = Vec::new();
-        for confirm in confirms {
-            answers.push(match timeout_at(deadline, confirm).await {
-                Ok(Ok(Confirmation::Ack(ret))) => {
-                    returned.extend(ret);
-                    Answer::Ack
-                }
-                Ok(Ok(Confirmation::Nack(ret))) => {
-                    returned.extend(ret);
-                    Answer::Nack
-                }
-                Ok(Ok(Confirmation::NotRequested)) => {
-                    Answer::Lost("the channel is not in confirm mode".into())
-                }
-                Ok(Err(err)) => Answer::Lost(format!("waiting for confirms: {err}")),
-                Err(_) => Answer::Lost(format!(
-                    "no publisher confirm within {:?}",
-                    self.confirm_timeout
-                )),
-            });
+        let whole = stopped.is_none();
+        let answer = Confirms {
+            sink: self.name.clone(),
+            exchange: self.exchange.clone(),
+            confirm_timeout: self.confirm_timeout,
+            settled: self.settled.clone(),
+            lost: self.lost.clone(),
+            records,
+            from,
+            confirms,
+            stopped,
+            deadline,
         }
-        let mut unroutable = vec![None; records.len()];
-        for message in returned {
-            if let Some(index) = index_of(records, &message) {
-                unroutable[index] = Some(self.unroutable_reason(&message));
-            }
+        .answer();
+        if whole {
+            Ack::new(answer)
+        } else {
+            Ack::partial(answer)
         }
-        let broken = stopped.is_some() || answers.iter().any(|a| matches!(a, Answer::Lost(_)));
-        let mut answers = answers.into_iter();
-        let mut failure = None;
-        for (record, unroutable) in records.iter().zip(unroutable) {
-            // A returned message reached no queue, whatever the confirm.
-            let answer = answers.next();
-            let outcome = match (unroutable, answer) {
-                (Some(reason), Some(_)) => Outcome::Unroutable(reason),
-                (None, Some(Answer::Ack)) => Outcome::Confirmed,
-                (None, Some(Answer::Nack)) => {
-                    failure = Some(SinkError::Nack {
-                        sink: self.name.clone(),
-                        reason: format!(
-                            "message {} was nacked: a queue refused it (full, with \
-                             x-overflow = reject-publish?) or the broker could not store it",
-                            message::message_id(&record.event)
-                        ),
-                    });
-                    break;
-                }
-                (_, Some(Answer::Lost(reason))) => {
-                    failure = Some(self.unavailable(reason));
-                    break;
-                }
-                (_, None) => {
-                    let reason = stopped.take().unwrap_or_else(|| "not published".into());
-                    failure = Some(self.unavailable(reason));
-                    break;
-                }
-            };
-            self.settled.push(record.event.seq, outcome);
-        }
-        if broken {
-            self.disconnect(); // the channel's state is unknown
-        }
-        failure.map_or(Ok(()), Err)
     }
-
-    fn unroutable_reason(&self, message: &BasicReturnMessage) -> String {
-        format!(
-            "unroutable: no queue bound for routing key {:?} on exchange {:?} ({} {})",
-            message.delivery.routing_key.as_str(),
-            self.exchange.as_str(),
-            message.reply_code,
-            message.reply_text
-        )
-    }
-}
-
-/// The position in `records` of a returned message, by its message id.
-fn index_of(records: &[Record], message: &BasicReturnMessage) -> Option<usize> {
-    let id = message.delivery.properties.message_id().as_ref()?;
-    let seq = message::seq_of(id.as_str())?;
-    let index = records.binary_search_by_key(&seq, |r| r.event.seq).ok()?;
-    (message::message_id(&records[index].event) == id.as_str()).then_some(index)
 }
 
 fn close_in_background(connection: Connection) {
@@ -311,24 +250,16 @@ fn close_in_background(connection: Connection) {
 }
 
 impl Sink for RabbitMqSink {
-    async fn deliver(&mut self, records: &[Record]) -> Delivery {
-        let known = self.settled.known(records);
-        let failure = if known < records.len() {
-            self.publish(&records[known..]).await.err()
-        } else {
-            None
-        };
-        let name = &self.name;
-        self.settled.resolve(records.len(), || {
-            failure.unwrap_or_else(|| SinkError::Unavailable {
-                sink: name.clone(),
-                reason: "publishing stopped without a reason".into(),
-            })
-        })
+    async fn send(&mut self, records: Arc<[Record]>) -> Ack {
+        let plan = self.settled.lock().plan(&records);
+        match plan {
+            Plan::Answer(delivery) => Ack::ready(delivery),
+            Plan::Publish(from) => self.publish(records, from).await,
+        }
     }
 
-    /// Closes the channel and the connection. Every delivery waits for its
-    /// confirms, so nothing is in flight.
+    /// Closes the channel and the connection. The engine has waited for
+    /// the answers in flight (or given up on them: they are sent again).
     async fn close(&mut self) -> Result<(), SinkError> {
         if let Some(link) = self.link.take() {
             let bye = async {

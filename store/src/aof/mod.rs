@@ -7,13 +7,17 @@
 //! `writer`); [`Aof::wait_committed`] resolves once a seq is written (and
 //! fsynced under `always`) — that is when a client may be acknowledged.
 
+pub mod base;
 mod durability;
+pub mod history;
 pub mod record;
 pub mod recovery;
+pub mod retention;
 pub mod segment;
 mod writer;
 
 pub use durability::FsyncPolicy;
+pub use retention::RetentionPolicy;
 
 use crate::error::{Result, StoreError};
 use parking_lot::{Condvar, Mutex};
@@ -34,6 +38,14 @@ pub struct AofOptions {
     /// Committed events kept in memory for change-stream subscribers that
     /// keep up; those further behind read the AOF.
     pub ring_events: usize,
+    /// Rewrite automatically once the log since the base has grown by this
+    /// percentage of the base's size (0: never), as Redis's
+    /// `auto-aof-rewrite-percentage`…
+    pub auto_rewrite_percentage: u64,
+    /// …and is at least this large (`auto-aof-rewrite-min-size`).
+    pub auto_rewrite_min_bytes: u64,
+    /// How much history is kept once a base covers it.
+    pub retention: RetentionPolicy,
 }
 
 impl Default for AofOptions {
@@ -42,6 +54,9 @@ impl Default for AofOptions {
             fsync: FsyncPolicy::Everysec,
             segment_bytes: 64 << 20,
             ring_events: 65_536,
+            auto_rewrite_percentage: 100,
+            auto_rewrite_min_bytes: 64 << 20,
+            retention: RetentionPolicy::default(),
         }
     }
 }
@@ -61,6 +76,10 @@ pub struct AofStatus {
     pub total_bytes: u64,
     /// Number of segment files.
     pub segments: u64,
+    /// The newest base, if a rewrite (or a loaded snapshot) made one.
+    pub base: Option<base::BaseSummary>,
+    /// The oldest seq the segments still hold: history starts there.
+    pub oldest_seq: u64,
     /// The error that stopped the AOF, if one did.
     pub poisoned: Option<String>,
 }
@@ -94,10 +113,21 @@ pub(crate) struct Shared {
     /// Recent committed batches for subscribers (filled only while any).
     pub(crate) ring: crate::stream::ring::Ring,
     pub(crate) subscribers: AtomicUsize,
+    /// The newest base and the first seq of the oldest segment.
+    files: Mutex<Files>,
+    /// The lowest seq some consumer still needs (see `retention`).
+    history_floor: AtomicU64,
     /// The segment being written, for the `everysec` syncer.
     current: Mutex<(PathBuf, Arc<File>)>,
     /// The right to write: held for one group commit at a time.
     output: Mutex<writer::Output>,
+}
+
+/// What the directory holds besides the live segment.
+#[derive(Debug, Clone, Copy)]
+struct Files {
+    base: Option<base::BaseSummary>,
+    oldest_seq: u64,
 }
 
 impl Shared {
@@ -143,6 +173,7 @@ impl Aof {
     ) -> Result<(Aof, OpenReport)> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::io("creating AOF directory", dir, e))?;
+        remove_unfinished(dir)?;
         let recovered = recovery::recover_segments(dir, sink)?;
         let mut truncated = None;
         let mut total_bytes = recovered.bytes;
@@ -182,7 +213,7 @@ impl Aof {
                 (last.segment.path.clone(), file, last.valid_len)
             }
             None => {
-                let (segment, file) = segment::create(dir, 1)?;
+                let (segment, file) = segment::create(dir, recovered.last_seq + 1)?;
                 total_bytes += segment::HEADER_LEN as u64;
                 (segment.path, file, segment::HEADER_LEN as u64)
             }
@@ -191,6 +222,9 @@ impl Aof {
             tracing::warn!(file = %path.display(), offset, reason, "truncated a torn AOF tail");
         }
         let next_seq = recovered.last_seq + 1;
+        let oldest_seq = segment::list(dir)?
+            .first()
+            .map_or(next_seq, |s| s.first_seq);
         let output = writer::Output::new(file, path.clone(), segment_len);
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
@@ -206,11 +240,17 @@ impl Aof {
             committed_seq: AtomicU64::new(recovered.last_seq),
             durable_seq: AtomicU64::new(recovered.last_seq),
             total_bytes: AtomicU64::new(total_bytes),
-            segments: AtomicU64::new(recovered.segments.len().max(1) as u64),
+            segments: AtomicU64::new(recovered.segment_files.max(1)),
             progress: tokio::sync::Notify::new(),
             poisoned: OnceLock::new(),
             ring: crate::stream::ring::Ring::new(options.ring_events),
             subscribers: AtomicUsize::new(0),
+            files: Mutex::new(Files {
+                base: recovered.base,
+                oldest_seq,
+            }),
+            // Until told otherwise, assume a consumer needs all history.
+            history_floor: AtomicU64::new(0),
             current: Mutex::new((path, output.file.clone())),
             output: Mutex::new(output),
         });
@@ -320,15 +360,132 @@ impl Aof {
     /// Counters and seqs for INFO and admin.
     pub fn status(&self) -> AofStatus {
         let shared = &self.shared;
+        // One lock at a time: a guard in the struct expression below would
+        // live until its end.
+        let files = *shared.files.lock();
+        let last_seq = self.last_seq();
         AofStatus {
             fsync: shared.options.fsync,
-            last_seq: shared.pending.lock().next_seq - 1,
+            last_seq,
             committed_seq: shared.committed_seq.load(Ordering::Acquire),
             durable_seq: shared.durable_seq.load(Ordering::Acquire),
             total_bytes: shared.total_bytes.load(Ordering::Relaxed),
             segments: shared.segments.load(Ordering::Relaxed),
+            base: files.base,
+            oldest_seq: files.oldest_seq,
             poisoned: shared.poisoned.get().cloned(),
         }
+    }
+
+    /// The seq of the last record appended (committed or not).
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.shared.pending.lock().next_seq - 1
+    }
+
+    /// Blocks until `seq` is committed. For background threads (rewrite),
+    /// which may wait a sweep interval; connections use
+    /// [`Aof::wait_committed`].
+    pub(crate) fn wait_committed_blocking(&self, seq: u64) -> Result<()> {
+        while self.shared.committed_seq.load(Ordering::Acquire) < seq {
+            self.ensure_writable()?;
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    /// Makes a finished, fsynced base file at `tmp` the newest base: one
+    /// rename, then a directory fsync. From that instant recovery starts
+    /// from it; before, from the previous base — a crash anywhere around
+    /// it leaves one or the other, both complete.
+    pub(crate) fn install_base(&self, tmp: &Path, summary: base::BaseSummary) -> Result<()> {
+        let target = base::BaseFile::at(&self.shared.dir, summary.seq);
+        std::fs::rename(tmp, &target.path)
+            .map_err(|e| StoreError::io("installing AOF base", &target.path, e))?;
+        segment::sync_dir(&self.shared.dir)?;
+        self.shared.files.lock().base = Some(summary);
+        Ok(())
+    }
+
+    /// Sets the lowest seq a consumer still needs; history from there on is
+    /// kept (within the retention limit). `u64::MAX`: nobody needs any.
+    pub fn set_history_floor(&self, seq: u64) {
+        self.shared.history_floor.store(seq, Ordering::Relaxed);
+    }
+
+    /// Deletes older bases and the history segments retention lets go,
+    /// calling `between` after each deletion (a seam for crash tests).
+    pub(crate) fn purge(&self, between: &mut dyn FnMut() -> Result<()>) -> Result<Purged> {
+        let shared = &self.shared;
+        let mut purged = Purged::default();
+        let Some(newest) = shared.files.lock().base else {
+            return Ok(purged);
+        };
+        for old in base::list(&shared.dir)?
+            .into_iter()
+            .filter(|b| b.seq < newest.seq)
+        {
+            remove(&old.path)?;
+            between()?;
+        }
+        let segments = segment::list(&shared.dir)?;
+        let mut spans = Vec::with_capacity(segments.len());
+        for segment in &segments {
+            let bytes = std::fs::metadata(&segment.path)
+                .map_err(|e| StoreError::io("reading AOF segment", &segment.path, e))?
+                .len();
+            spans.push(retention::SegmentSpan {
+                first_seq: segment.first_seq,
+                bytes,
+            });
+        }
+        let floor = shared.history_floor.load(Ordering::Relaxed);
+        let count = retention::deletable(&spans, newest.seq, floor, shared.options.retention);
+        for (index, (segment, span)) in segments.iter().zip(&spans).take(count).enumerate() {
+            remove(&segment.path)?;
+            // History now starts at the next segment (a deletable one
+            // always has a successor).
+            shared.files.lock().oldest_seq = spans[index + 1].first_seq;
+            shared.total_bytes.fetch_sub(span.bytes, Ordering::Relaxed);
+            shared.segments.fetch_sub(1, Ordering::Relaxed);
+            purged.segments += 1;
+            purged.bytes += span.bytes;
+            between()?;
+        }
+        if count > 0 {
+            segment::sync_dir(&shared.dir)?;
+            tracing::info!(
+                segments = purged.segments,
+                bytes = purged.bytes,
+                base_seq = newest.seq,
+                floor,
+                "deleted AOF history"
+            );
+        }
+        Ok(purged)
+    }
+
+    /// Bytes of segments holding records the newest base does not cover:
+    /// the growth auto-rewrite measures.
+    pub(crate) fn growth_since_base(&self) -> Result<u64> {
+        let base_seq = self.shared.files.lock().base.map_or(0, |b| b.seq);
+        let segments = segment::list(&self.shared.dir)?;
+        let mut growth = 0;
+        for (index, segment) in segments.iter().enumerate() {
+            let covered = segments
+                .get(index + 1)
+                .is_some_and(|next| next.first_seq <= base_seq + 1);
+            if !covered {
+                growth += std::fs::metadata(&segment.path)
+                    .map_err(|e| StoreError::io("reading AOF segment", &segment.path, e))?
+                    .len();
+            }
+        }
+        Ok(growth)
+    }
+
+    /// The AOF settings.
+    pub(crate) fn options(&self) -> &AofOptions {
+        &self.shared.options
     }
 
     /// The directory holding the segments.
@@ -346,6 +503,36 @@ impl Drop for Aof {
     fn drop(&mut self) {
         let _ = self.close();
     }
+}
+
+/// What a purge deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    /// History segments deleted.
+    pub segments: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+fn remove(path: &Path) -> Result<()> {
+    std::fs::remove_file(path).map_err(|e| StoreError::io("deleting AOF file", path, e))
+}
+
+/// Removes what a rewrite interrupted by a crash left behind.
+fn remove_unfinished(dir: &Path) -> Result<()> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| StoreError::io("reading AOF directory", dir, e))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| StoreError::io("reading AOF directory", dir, e))?
+            .path();
+        if path.extension().is_some_and(|ext| ext == "tmp") {
+            tracing::info!(file = %path.display(), "removing an unfinished rewrite file");
+            std::fs::remove_file(&path)
+                .map_err(|e| StoreError::io("removing unfinished file", &path, e))?;
+        }
+    }
+    Ok(())
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {

@@ -1,12 +1,16 @@
-//! Reading the AOF back: every segment, in order, with damage classified.
+//! Reading the AOF back: the newest base, then every segment after it, in
+//! order, with damage classified.
 //!
 //! The rule (as fjall's journal and redis-check-aof apply it): a record cut
 //! short at the very end of the log is a write the crash interrupted — it
 //! was never acknowledged, so it is truncated with a warning. Anything else
 //! that fails to decode — a bad checksum followed by more valid records, a
 //! damaged segment that is not the last, a gap in seqs — means acknowledged
-//! data is damaged, and recovery refuses with the file and offset.
+//! data is damaged, and recovery refuses with the file and offset. Without
+//! a base the log must start at seq 1; with one, the first segment read
+//! must start at or before the seq after the base's.
 
+use super::base::{self, BaseSummary};
 use super::record::{self, DecodeError, RecordRef};
 use super::segment::{self, HEADER_LEN, Segment};
 use crate::error::{Result, StoreError};
@@ -124,13 +128,18 @@ fn valid_record_follows(rest: &[u8], expected_seq: u64) -> bool {
 /// The outcome of recovering a whole AOF directory.
 #[derive(Debug)]
 pub struct Recovered {
-    /// Segments in order, each with what its scan found.
+    /// The base the state starts from, if there is one.
+    pub base: Option<BaseSummary>,
+    /// Segments read, in order, each with what its scan found. Segments
+    /// wholly covered by the base are history only and are not read.
     pub segments: Vec<SegmentScan>,
+    /// Segment files in the directory, read or not.
+    pub segment_files: u64,
     /// Seq of the last valid record (0 when the log is empty).
     pub last_seq: u64,
-    /// Records applied.
+    /// Records applied from segments.
     pub records: u64,
-    /// Bytes read.
+    /// Bytes in segment files (valid prefixes of those read).
     pub bytes: u64,
 }
 
@@ -158,7 +167,9 @@ impl<F: FnMut(RecordRef<'_>)> SegmentSink for EachRecord<F> {
     fn segment(&mut self, _bytes: &mut Vec<u8>) {}
 }
 
-/// Reads every segment of `dir` in order, calling `apply` for each record.
+/// Reads the newest base (if any) and then every segment after it of `dir`,
+/// in order, calling `apply` for each record (a base's key entries carry
+/// seq 0).
 ///
 /// Refuses (with file and offset) on any damage that is not a torn tail of
 /// the last segment. A torn tail is reported in the result; truncating it is
@@ -171,25 +182,48 @@ pub fn recover(dir: &Path, apply: impl FnMut(RecordRef<'_>)) -> Result<Recovered
 /// records to threads during the scan and shares each segment's buffer
 /// with them, so the scan decodes every record once.
 pub fn recover_segments(dir: &Path, sink: &mut (impl SegmentSink + ?Sized)) -> Result<Recovered> {
+    let base = match base::list(dir)?.pop() {
+        Some(newest) => Some(base::load(&newest, sink)?),
+        None => None,
+    };
+    let base_seq = base.map_or(0, |b| b.seq);
     let segments = segment::list(dir)?;
     let mut recovered = Recovered {
+        base,
         segments: Vec::with_capacity(segments.len()),
-        last_seq: 0,
+        segment_files: segments.len() as u64,
+        last_seq: base_seq,
         records: 0,
         bytes: 0,
     };
+    // Segments whose every record the base already holds are history for
+    // consumers, not state: they are not read.
+    let covered = segments
+        .windows(2)
+        .take_while(|pair| pair[1].first_seq <= base_seq + 1)
+        .count();
+    for segment in &segments[..covered] {
+        recovered.bytes += std::fs::metadata(&segment.path)
+            .map_err(|e| StoreError::io("reading AOF segment", &segment.path, e))?
+            .len();
+    }
     let count = segments.len();
     // Buffers are reused (the sink hands older ones back): re-reading into
     // warm pages is much cheaper than faulting in 64 MiB per segment.
     let mut bytes = Vec::new();
-    for (index, segment) in segments.into_iter().enumerate() {
+    for (index, segment) in segments.into_iter().enumerate().skip(covered) {
         let expected = recovered.last_seq + 1;
-        if index > 0 && segment.first_seq != expected {
+        let continues = if index == covered {
+            segment.first_seq <= expected && (base.is_some() || segment.first_seq == 1)
+        } else {
+            segment.first_seq == expected
+        };
+        if !continues {
             return Err(StoreError::Corrupt {
                 path: segment.path,
                 offset: 0,
                 reason: format!(
-                    "segment starts at seq {} but the previous one ended at seq {}: a segment is missing",
+                    "segment starts at seq {} but the state before it ends at seq {}: a segment or base is missing",
                     segment.first_seq, recovered.last_seq
                 ),
             });
@@ -197,7 +231,9 @@ pub fn recover_segments(dir: &Path, sink: &mut (impl SegmentSink + ?Sized)) -> R
         read_into(&segment.path, &mut bytes)?;
         let mut position = HEADER_LEN;
         let scan = scan_segment(&segment, &bytes, segment.first_seq, |rec| {
-            sink.record(position, &rec);
+            if rec.seq > base_seq {
+                sink.record(position, &rec);
+            }
             position += record::encoded_len(&rec);
         });
         if let Some(damage) = &scan.damage {
@@ -211,8 +247,12 @@ pub fn recover_segments(dir: &Path, sink: &mut (impl SegmentSink + ?Sized)) -> R
             }
         }
         sink.segment(&mut bytes);
-        recovered.last_seq = scan.last_seq.unwrap_or(segment.first_seq - 1);
-        recovered.records += scan.records;
+        recovered.last_seq = recovered
+            .last_seq
+            .max(scan.last_seq.unwrap_or(segment.first_seq - 1));
+        recovered.records += scan.last_seq.map_or(0, |last| {
+            last.saturating_sub(base_seq.max(segment.first_seq - 1))
+        });
         recovered.bytes += scan.valid_len;
         recovered.segments.push(scan);
     }

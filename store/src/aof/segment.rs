@@ -64,9 +64,10 @@ impl Segment {
     }
 }
 
-/// Lists the segments of `dir` in log order. Files that are not segments
-/// (no `.aof` extension or a name that is not a number) are an error: a
-/// stray file in the AOF directory is a sign of an operator mistake.
+/// Lists the segments of `dir` in log order, skipping base files and
+/// unfinished (`.tmp`) files. Anything else that is not a segment (no
+/// `.aof` extension or a name that is not a number) is an error: a stray
+/// file in the AOF directory is a sign of an operator mistake.
 pub fn list(dir: &Path) -> Result<Vec<Segment>> {
     let mut segments = Vec::new();
     let entries = fs::read_dir(dir).map_err(|e| StoreError::io("reading AOF directory", dir, e))?;
@@ -75,7 +76,8 @@ pub fn list(dir: &Path) -> Result<Vec<Segment>> {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.ends_with(".tmp") {
+        // Bases and a rewrite's unfinished files share the directory.
+        if name.ends_with(".tmp") || super::base::BaseFile::parse(dir, &name).is_some() {
             continue;
         }
         let first_seq = name
@@ -84,7 +86,7 @@ pub fn list(dir: &Path) -> Result<Vec<Segment>> {
             .ok_or_else(|| StoreError::Corrupt {
                 path: path.clone(),
                 offset: 0,
-                reason: "unexpected file in the AOF directory (segments are named <first-seq>.aof)"
+                reason: "unexpected file in the AOF directory (segments are named <first-seq>.aof, bases <seq>.base)"
                     .into(),
             })?;
         segments.push(Segment { first_seq, path });

@@ -131,10 +131,25 @@ impl CatchUp {
     }
 
     /// Moves to the segment starting at `seq_at_offset`, if it exists yet.
+    /// If it does not but a later one does, retention deleted the history
+    /// this reader was about to read: it cannot go on without a gap.
     fn next_segment(&mut self) -> Result<bool> {
         let next = Segment::at(&self.dir, self.seq_at_offset);
-        let Ok(file) = File::open(&next.path) else {
-            return Ok(false);
+        let file = match File::open(&next.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let segments = segment::list(&self.dir)?;
+                return match segments.first() {
+                    Some(oldest) if oldest.first_seq > self.seq_at_offset => {
+                        Err(StoreError::SeqUnavailable {
+                            requested: self.seq_at_offset,
+                            oldest: oldest.first_seq,
+                        })
+                    }
+                    _ => Ok(false),
+                };
+            }
+            Err(e) => return Err(StoreError::io("opening AOF segment", &next.path, e)),
         };
         self.segment = next;
         self.file = file;

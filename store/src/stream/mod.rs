@@ -9,7 +9,7 @@
 //!
 //! [`ChangeEvent`]: fluxkv_schemas::ChangeEvent
 
-mod catchup;
+pub(crate) mod catchup;
 pub(crate) mod ring;
 mod subscription;
 

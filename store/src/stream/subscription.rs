@@ -24,6 +24,28 @@ pub struct Identity {
     pub epoch: u64,
 }
 
+impl Identity {
+    /// The change event for `rec`, stamped with this identity. Its key,
+    /// value and before-image are slices of `frames`, the buffer `rec` was
+    /// decoded from (no copy).
+    ///
+    /// # Panics
+    /// If `rec` does not borrow from `frames`.
+    pub fn event(&self, rec: &RecordRef<'_>, frames: &bytes::Bytes) -> ChangeEvent {
+        ChangeEvent {
+            node: self.node.clone(),
+            epoch: self.epoch,
+            seq: rec.seq,
+            ts_ms: rec.ts_ms,
+            op: rec.op,
+            key: frames.slice_ref(rec.key),
+            value: rec.value.map(|v| frames.slice_ref(v)),
+            expire_at_ms: rec.expire_at_ms,
+            prev: rec.prev.map(|p| frames.slice_ref(p)),
+        }
+    }
+}
+
 /// Where a subscription's events came from, for operators and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SubscriptionStats {
@@ -185,26 +207,12 @@ impl Subscription {
             let (rec, used) = record::decode_trusted(&frames[pos..]);
             pos += used;
             if rec.seq == self.next_seq {
-                self.pending.push_back(self.event(&rec, frames));
+                self.pending.push_back(self.identity.event(&rec, frames));
                 self.next_seq += 1;
                 added += 1;
             }
         }
         added
-    }
-
-    fn event(&self, rec: &RecordRef<'_>, frames: &bytes::Bytes) -> ChangeEvent {
-        ChangeEvent {
-            node: self.identity.node.clone(),
-            epoch: self.identity.epoch,
-            seq: rec.seq,
-            ts_ms: rec.ts_ms,
-            op: rec.op,
-            key: frames.slice_ref(rec.key),
-            value: rec.value.map(|v| frames.slice_ref(v)),
-            expire_at_ms: rec.expire_at_ms,
-            prev: rec.prev.map(|p| frames.slice_ref(p)),
-        }
     }
 }
 
