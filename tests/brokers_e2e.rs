@@ -660,8 +660,10 @@ async fn kill_9_mid_delivery_then_restart_loses_nothing_and_redelivers_only_the_
     // their speeds within a factor of 5 of each other. Unthrottled, Kafka
     // (tansu) takes events up to 8 times faster than RabbitMQ does (1.5 to
     // 8 k/s here, debug build, two busy cores), so its batches are kept
-    // small and lingered on: at most 100 events per 25 ms, ~3 k/s.
-    let throttle = "batch = { max_events = 100 }\nproperties = { \"linger.ms\" = \"25\" }";
+    // small, one in flight, and lingered on: at most 100 events per 25 ms,
+    // ~3 k/s.
+    let throttle =
+        "batch = { max_events = 100, max_in_flight = 1 }\nproperties = { \"linger.ms\" = \"25\" }";
     let config = write_config(dir.path(), topic, exchange, throttle);
     let config = config.to_str().unwrap();
     // Every acknowledged write is on disk before the kill.
