@@ -467,13 +467,24 @@ pub(crate) fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
         .write(true)
         .open(&path)
         .map_err(|e| StoreError::io("opening the data directory lock", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::DataDirInUse {
-            path: data_dir.to_path_buf(),
-        }),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(StoreError::io("locking the data directory", &path, e))
+    // A lock is briefly held on past its owner too: a process forked by
+    // another thread keeps the descriptor until it execs (and a node
+    // restarted at once may race its predecessor's exit). Wait that out.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::DataDirInUse {
+                    path: data_dir.to_path_buf(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::io("locking the data directory", &path, e));
+            }
         }
     }
 }

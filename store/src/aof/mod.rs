@@ -128,6 +128,9 @@ pub(crate) struct Shared {
 struct Files {
     base: Option<base::BaseSummary>,
     oldest_seq: u64,
+    /// The live segment when the newest base was installed, and its size
+    /// then: what it held is not growth since the base.
+    live_at_base: Option<(u64, u64)>,
 }
 
 impl Shared {
@@ -248,6 +251,7 @@ impl Aof {
             files: Mutex::new(Files {
                 base: recovered.base,
                 oldest_seq,
+                live_at_base: None,
             }),
             // Until told otherwise, assume a consumer needs all history.
             history_floor: AtomicU64::new(0),
@@ -402,7 +406,16 @@ impl Aof {
         std::fs::rename(tmp, &target.path)
             .map_err(|e| StoreError::io("installing AOF base", &target.path, e))?;
         segment::sync_dir(&self.shared.dir)?;
-        self.shared.files.lock().base = Some(summary);
+        let live = segment::list(&self.shared.dir)?.pop();
+        let live_at_base = match live {
+            Some(live) => std::fs::metadata(&live.path)
+                .ok()
+                .map(|m| (live.first_seq, m.len())),
+            None => None,
+        };
+        let mut files = self.shared.files.lock();
+        files.base = Some(summary);
+        files.live_at_base = live_at_base;
         Ok(())
     }
 
@@ -467,7 +480,8 @@ impl Aof {
     /// Bytes of segments holding records the newest base does not cover:
     /// the growth auto-rewrite measures.
     pub(crate) fn growth_since_base(&self) -> Result<u64> {
-        let base_seq = self.shared.files.lock().base.map_or(0, |b| b.seq);
+        let files = *self.shared.files.lock();
+        let base_seq = files.base.map_or(0, |b| b.seq);
         let segments = segment::list(&self.shared.dir)?;
         let mut growth = 0;
         for (index, segment) in segments.iter().enumerate() {
@@ -475,9 +489,14 @@ impl Aof {
                 .get(index + 1)
                 .is_some_and(|next| next.first_seq <= base_seq + 1);
             if !covered {
-                growth += std::fs::metadata(&segment.path)
+                let len = std::fs::metadata(&segment.path)
                     .map_err(|e| StoreError::io("reading AOF segment", &segment.path, e))?
                     .len();
+                let before_base = match files.live_at_base {
+                    Some((first_seq, len)) if first_seq == segment.first_seq => len,
+                    _ => 0,
+                };
+                growth += len.saturating_sub(before_base);
             }
         }
         Ok(growth)
