@@ -104,8 +104,8 @@ pub struct Store {
     identity: Identity,
     data_dir: PathBuf,
     pub(crate) maintenance: crate::rewrite::Maintenance,
-    /// Held open for the store's life: the data directory's lock.
-    _lock: std::fs::File,
+    /// The data directory's lock, held until the store is closed.
+    lock: std::fs::File,
 }
 
 impl std::fmt::Debug for Store {
@@ -153,7 +153,7 @@ impl Store {
             identity,
             data_dir: data_dir.to_path_buf(),
             maintenance: Default::default(),
-            _lock: lock,
+            lock,
         };
         let startup = StartupReport {
             aof: report,
@@ -168,9 +168,14 @@ impl Store {
         self.aof.wait_committed(seq).await
     }
 
-    /// Writes and fsyncs everything logged and stops taking writes.
+    /// Writes and fsyncs everything logged, stops taking writes and
+    /// releases the data directory: another store may open it now.
     pub fn close(&self) -> Result<()> {
-        self.aof.close()
+        let closed = self.aof.close();
+        if closed.is_ok() {
+            let _ = self.lock.unlock();
+        }
+        closed
     }
 
     /// The AOF's seqs and sizes.
