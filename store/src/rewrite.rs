@@ -213,8 +213,10 @@ impl Store {
         step: &mut dyn FnMut(RewriteStep),
     ) -> Result<(W, BaseSummary)> {
         self.aof.ensure_writable()?;
-        let path = self.aof.dir().join(REWRITE_TMP);
-        let io = |e| StoreError::io("writing AOF base", &path, e);
+        // `out` may be the rewrite's file or a snapshot's destination (a
+        // file, a gRPC stream): name the store, not a file it may not be.
+        let dir = self.aof.dir();
+        let io = |e| StoreError::io("writing a base or snapshot of the store in", dir, e);
         let from_seq = self.aof.last_seq();
         let mut writer = BaseWriter::new(out, from_seq);
         let mut copy: Vec<(Key, Entry)> = Vec::new();
